@@ -1,0 +1,218 @@
+"""Realise a lab model as namespaces, links and processes, up to a given stage.
+
+Division of labour: the model (model.py) says what should exist; this module makes
+it exist; teardown.py removes it. Progress is reported through an ``on_event``
+callback (the CLI draws it), never printed from here.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from .errors import BuildError, LabStateError
+from .model import Lab
+from .node import NodeHandle
+from .preflight import choose_wg_impl, require_root, require_tools, which
+from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
+from .stages import stage_commands
+from . import teardown
+
+Event = Callable[[str, dict], None]
+
+
+def _noop(kind: str, data: dict) -> None:
+    pass
+
+
+def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
+           handshake_timeout: float = 10.0) -> LabState:
+    """Build ``lab`` at ``stage`` (default: the last). On any failure or Ctrl-C, nothing is left."""
+    require_root()
+    wg_impl = choose_wg_impl()
+    require_tools(wg_impl)
+    stage = len(lab.stages) - 1 if stage is None else stage
+    RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    if not NETNS_DIR.exists():
+        # We bring /run/netns into being (netns.create mounts it); the last lab down removes it.
+        (RUN_ROOT / "made-run-netns").touch()
+    try:
+        os.mkdir(lab_dir(lab.name))
+    except FileExistsError:
+        st = load_state(lab.name)
+        if st and not st.complete and not pid_alive(st.pid):
+            raise LabStateError(f"lab {lab.name!r} was left half-built by a crashed run: "
+                                f"run 'wgtrace lab down {lab.name}' first.") from None
+        raise LabStateError(f"lab {lab.name!r} is already up: use it, or run "
+                            f"'wgtrace lab down {lab.name}' first.") from None
+    state = LabState(lab=lab.name, file=lab.path, pid=os.getpid(), wg_impl=wg_impl,
+                     nodes=list(lab.nodes), started=time.time())
+    state.save()
+    try:
+        _build(lab, state, stage, on_event, handshake_timeout)
+    except BaseException:
+        on_event("cleanup", {})
+        teardown.lab_down(lab.name)
+        raise
+    return state
+
+
+def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_timeout: float) -> None:
+    from pyroute2 import netns
+
+    nodes = {n: NodeHandle(lab.name, n, state.wg_impl) for n in lab.nodes}
+    on_event("phase", {"text": "namespaces"})
+    for name, h in nodes.items():
+        state.netns.append(h.netns)
+        state.save()                      # recorded before it exists: a crash can't orphan it
+        netns.create(h.netns)
+        for sub in ("run", "home"):
+            (h.dir / sub).mkdir(parents=True)
+        (h.dir / "home").chmod(0o700)
+        with h.iproute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+    on_event("phase", {"text": "links"})
+    _links(lab, nodes)
+    on_event("phase", {"text": "keys"})
+    state.keys = _keys(lab, nodes)
+    state.save()
+
+    on_event("phase", {"text": "services"})
+    _services(lab, nodes)
+    for i in range(0, stage + 1):
+        on_event("stage", {"index": i, "name": lab.stages[i].name, "title": lab.stages[i].title})
+        apply_stage(lab, nodes, i, state.keys)
+        state.stage, state.stage_name = i, lab.stages[i].name
+        state.save()
+    if has_peers(lab, stage):
+        on_event("phase", {"text": "handshakes"})
+        wait_handshakes(lab, nodes, stage, handshake_timeout)
+    state.complete = True
+    state.save()
+    on_event("ready", {"stage": stage})
+
+
+def _links(lab: Lab, nodes: dict[str, NodeHandle]) -> None:
+    # Bridges first, so link ends can be enslaved to them.
+    for name, n in lab.nodes.items():
+        for br in n.bridges:
+            with nodes[name].iproute() as ipr:
+                ipr.link("add", ifname=br, kind="bridge")
+                ipr.link("set", index=ipr.link_lookup(ifname=br)[0], state="up")
+    for link in lab.links:
+        a, b = nodes[link.a.node], nodes[link.b.node]
+        with a.iproute() as ipr:
+            # Both ends are made directly in their namespaces: nothing passes through the host's.
+            ipr.link("add", ifname=link.a.iface, kind="veth",
+                     peer={"ifname": link.b.iface, "net_ns_fd": b.netns_path})
+            idx = ipr.link_lookup(ifname=link.a.iface)[0]
+            if link.bridge:
+                ipr.link("set", index=idx, master=ipr.link_lookup(ifname=link.bridge)[0])
+            ipr.link("set", index=idx, state="up")
+        with b.iproute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=link.b.iface)[0], state="up")
+    for name, n in lab.nodes.items():
+        with nodes[name].iproute() as ipr:
+            for iface, cidr in n.addresses.items():
+                addr, plen = cidr.split("/")
+                ipr.addr("add", index=ipr.link_lookup(ifname=iface)[0], address=addr, prefixlen=int(plen))
+
+
+def _keys(lab: Lab, nodes: dict[str, NodeHandle]) -> dict[str, str]:
+    """A fresh key pair per WireGuard node, left in its home as ./private and ./public."""
+    import subprocess
+    wg = which("wg")
+    keys = {}
+    for name, n in lab.nodes.items():
+        if not n.wireguard:
+            continue
+        priv = subprocess.run([wg, "genkey"], capture_output=True, text=True, check=True).stdout
+        pub = subprocess.run([wg, "pubkey"], input=priv, capture_output=True, text=True, check=True).stdout
+        home = nodes[name].dir / "home"
+        fd = os.open(home / "private", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(priv)
+        (home / "public").write_text(pub)
+        keys[name] = pub.strip()
+    return keys
+
+
+SSH_ARGS = ["-f", "/dev/null", "-h", "/root/ssh_host_ed25519_key", "-o", "PidFile=/run/sshd.pid",
+            "-o", "PermitRootLogin=yes"]
+TCP_LISTENER = (
+    "import socket,sys\n"
+    "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(16)\n"
+    "while True:\n"
+    "    c,_=s.accept(); c.sendall(b'SSH-2.0-wgtrace-listener\\r\\n'); c.close()\n")
+
+
+def _services(lab: Lab, nodes: dict[str, NodeHandle]) -> None:
+    import subprocess
+    import sys
+    for name, n in lab.nodes.items():
+        for svc in n.services:
+            h = nodes[name]
+            sshd = which("sshd")
+            if svc.kind == "ssh" and sshd:
+                (h.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
+                r = h.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/root/ssh_host_ed25519_key"])
+                if r.returncode == 0:
+                    r = h.run([sshd, *SSH_ARGS, "-p", str(svc.port)])
+                if r.returncode == 0:
+                    continue
+            # No sshd here: a plain listener answers on the port instead.
+            h.popen([sys.executable, "-c", TCP_LISTENER, str(svc.port)], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def apply_stage(lab: Lab, nodes: dict[str, NodeHandle], index: int, keys: dict[str, str]) -> None:
+    """Type one stage's commands on each node, in order; fail with the first refusal."""
+    by_node: dict[str, list[str]] = {}
+    for cmd in stage_commands(lab, index, keys):
+        by_node.setdefault(cmd.node, []).append(cmd.text)
+    for node, cmds in by_node.items():
+        script = "set -e\n" + "\n".join(cmds) + "\n"
+        r = nodes[node].run(script)
+        if r.returncode != 0:
+            msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
+            raise BuildError(f"stage {lab.stages[index].name!r} failed on {node}: "
+                             f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
+
+
+def has_peers(lab: Lab, stage: int) -> bool:
+    return any(wg_peers_at(lab, node, stage) for node in lab.nodes)
+
+
+def wg_peers_at(lab: Lab, node: str, stage: int) -> list[str]:
+    """Peer node names configured on ``node`` once ``stage`` is applied."""
+    names = {s.name: i for i, s in enumerate(lab.stages)}
+    peers = []
+    for w in lab.nodes[node].wireguard.values():
+        if names.get(w.stage, 0) > stage:
+            continue
+        for p in w.peers:
+            if names.get(p.stage, 0) <= stage and p.peer not in peers:
+                peers.append(p.peer)
+    return peers
+
+
+def wait_handshakes(lab: Lab, nodes: dict[str, NodeHandle], stage: int, timeout: float) -> bool:
+    """Wait until every configured peer has completed a handshake (or time runs out)."""
+    from .wgstate import read_wg
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = []
+        for node in lab.nodes:
+            want = wg_peers_at(lab, node, stage)
+            if not want:
+                continue
+            peers = [p for i in read_wg(nodes[node]) for p in i.peers]
+            if len(peers) < len(want) or any(p.latest_handshake == 0 for p in peers):
+                pending.append(node)
+        if not pending:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)

@@ -1,0 +1,224 @@
+"""The ``wgtrace`` command line: parse, call one function, render. Nothing else lives here."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import ExitStatus, LabFileError, UsageError, WgtraceError
+
+app = typer.Typer(help="Build the WireGuard relay network of a tutorial as a real lab, "
+                       "follow a probe through it, and say where and why it stops.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+lab_app = typer.Typer(help="Build, inspect and remove labs.", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(e: WgtraceError) -> None:
+    err.print(f"[bold red]wgtrace:[/] {e.message}", highlight=False)
+    for d in e.details:
+        err.print(f"  {d}", highlight=False, markup=False)
+    raise typer.Exit(int(e.status))
+
+
+def guarded(fn):
+    """Turn wgtrace's own errors and Ctrl-C into one line and a documented exit code."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except WgtraceError as e:
+            fail(e)
+        except KeyboardInterrupt:
+            err.print("[bold red]wgtrace:[/] interrupted; nothing was left half-built.")
+            raise typer.Exit(int(ExitStatus.INTERRUPTED))
+    return wrapper
+
+
+def _node(lab_state, node: str) -> "NodeHandle":
+    from .node import NodeHandle
+    if node not in lab_state.nodes:
+        raise LabFileError(f"no node {node!r} in lab {lab_state.lab!r} "
+                           f"(nodes: {', '.join(lab_state.nodes)}).")
+    return NodeHandle(lab_state.lab, node, lab_state.wg_impl)
+
+
+@lab_app.command("up")
+@guarded
+def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to a lab file."),
+           stage: Optional[str] = typer.Option(None, "--stage", "-s",
+                                               help="Stage number or name (default: the last).")):
+    """Build a lab in network namespaces, at a stage of its walkthrough."""
+    from .build import lab_up as up
+    from .labfile import load_lab
+    from .preflight import require_root
+    require_root()
+    model = load_lab(lab)
+    index = None
+    if stage is not None:
+        index = model.stage_index(stage)
+        if index is None:
+            names = ", ".join(f"{i} {s.name}" for i, s in enumerate(model.stages))
+            raise LabFileError(f"lab {model.name!r} has no stage {stage!r} (stages: {names}).")
+    # Ctrl-C and SIGTERM both unwind through lab_up's cleanup.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with err.status("building…", spinner="dots") as status:
+        def on_event(kind: str, data: dict) -> None:
+            if kind == "stage":
+                status.update(f"stage {data['index']} {data['name']}: {data['title']}")
+            elif kind == "phase":
+                status.update(f"building: {data['text']}")
+            elif kind == "cleanup":
+                status.update("removing what was built…")
+        st = up(model, index, on_event=on_event)
+    err.print(f"lab [cyan]{st.lab}[/] is up at stage {st.stage} ({st.stage_name}), "
+              f"WireGuard: {st.wg_impl}. Try: wgtrace lab status, wgtrace shell home")
+
+
+@lab_app.command("down")
+@guarded
+def lab_down(lab: Optional[str] = typer.Argument(None, help="Lab to remove (default: the only one up)."),
+             all_: bool = typer.Option(False, "--all", help="Remove every wgtrace lab on this machine.")):
+    """Remove a lab: processes, namespaces, files. Also cleans up after a crashed run."""
+    from .preflight import require_root
+    from .teardown import all_labs, lab_down as down
+    require_root()
+    labs = all_labs()
+    if all_:
+        targets = labs
+    elif lab:
+        targets = [lab]
+    elif len(labs) <= 1:
+        targets = labs
+    else:
+        raise UsageError(f"several labs are up ({', '.join(labs)}): name one, or use --all.")
+    if not targets:
+        err.print("no lab is up.")
+    for name in targets:
+        removed = down(name)
+        err.print(f"lab [cyan]{name}[/] removed." if removed else f"lab {name!r} was not up.")
+
+
+@lab_app.command("status")
+@guarded
+def lab_status(lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Which lab (default: the only one up)."),
+               as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
+    """Nodes, interfaces, addresses, routes and WireGuard peers of a running lab."""
+    from .preflight import require_root
+    from .status import lab_status as read
+    require_root()
+    st = read(lab)
+    if as_json:
+        print(json.dumps(st.to_json(), indent=2))
+    else:
+        from .render.labview import status_view
+        out.print(status_view(st))
+
+
+@lab_app.command("stages")
+@guarded
+def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file.")):
+    """The walkthrough's stages and the commands each one types, node by node."""
+    from .labfile import load_lab
+    from .runtime import load_state
+    from .stages import stage_commands
+    model = load_lab(lab)
+    st = load_state(model.name)
+    keys = st.keys if st else None
+    for i, s in enumerate(model.stages):
+        out.print(f"[bold]{i:2} {s.name}[/]  {s.title}", highlight=False)
+        for c in stage_commands(model, i, keys):
+            out.print(f"     [cyan]{c.node}#[/] {c.text}", highlight=False)
+
+
+@lab_app.command("exec", context_settings={"allow_interspersed_args": False})
+@guarded
+def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
+             cmd: List[str] = typer.Argument(..., help="Command and arguments (after --)."),
+             lab: Optional[str] = typer.Option(None, "--lab", "-l")):
+    """Run a command inside a node (its namespace and its own WireGuard runtime); exit code passed through."""
+    from .preflight import require_root
+    from .status import require_lab
+    require_root()
+    h = _node(require_lab(lab), node)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("no command given: wgtrace lab exec NODE -- CMD [ARGS...]")
+    raise typer.Exit(_run_foreground(h, cmd))
+
+
+def _run_foreground(h, argv: list[str]) -> int:
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)    # the child gets Ctrl-C, we wait for it
+    try:
+        try:
+            p = h.popen(argv)
+        except FileNotFoundError:
+            raise UsageError(f"{argv[0]}: command not found on {h.name}.") from None
+        return p.wait()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@app.command("shell")
+@guarded
+def shell(node: str = typer.Argument(..., help="Node to open a shell on."),
+          lab: Optional[str] = typer.Option(None, "--lab", "-l")):
+    """An interactive shell on a node; the document's commands work as typed there."""
+    from .preflight import require_root
+    from .status import require_lab
+    require_root()
+    st = require_lab(lab)
+    h = _node(st, node)
+    err.print(f"shell on [cyan]{node}[/] (lab {st.lab}); 'exit' or Ctrl-D to leave.")
+    ps1 = f"[{st.lab}] {node}:\\w# "
+    sh = ["bash", "--norc", "--noprofile", "-i"] if os.path.exists("/bin/bash") else ["sh", "-i"]
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = h.popen(sh, env={"PS1": ps1}).wait()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    raise typer.Exit(code)
+
+
+@app.command("doctor")
+@guarded
+def doctor():
+    """What this machine has and lacks for wgtrace."""
+    from .preflight import REQUIRED, TOOLS, machine_report
+    r = machine_report()
+    ok = lambda b: "[green]yes[/]" if b else "[red]no[/]"
+    out.print(f"root:            {ok(r.root)}")
+    out.print(f"WireGuard:       [magenta]{r.wg_impl}[/]"
+              + ("" if r.wg_impl == "kernel" else " (no kernel module; the userspace daemon is used)"))
+    out.print(f"iptables:        {r.iptables_variant}")
+    missing = []
+    for tool, path in r.tools.items():
+        need = tool in REQUIRED or (tool == "wireguard-go" and r.wg_impl == "wireguard-go")
+        out.print(f"{tool:16} {path or '[red]missing[/]'}  ({TOOLS[tool]}{', required' if need else ''})",
+                  highlight=False)
+        if not path and need:
+            missing.append(TOOLS[tool])
+    if missing or not r.root:
+        if missing:
+            out.print(f"install: apt-get install --no-install-recommends {' '.join(sorted(set(missing)))}")
+        raise typer.Exit(int(ExitStatus.MISSING_TOOL if missing else ExitStatus.NOT_ROOT))
+    out.print("[green]ready.[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A handle on one node of a running lab: run a command there, open netlink there.
+
+This is the narrow interface the rest of wgtrace uses to touch a node (run a
+command, open a socket or netlink in its namespace), so that another kind of
+node (a real host over SSH) can later stand behind the same methods.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import nsexec
+from .runtime import NETNS_DIR, netns_name, node_dir
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class NodeHandle:
+    def __init__(self, lab: str, name: str, wg_impl: str = "kernel") -> None:
+        self.lab = lab
+        self.name = name
+        self.wg_impl = wg_impl
+        self.netns = netns_name(lab, name)
+        self.netns_path = str(NETNS_DIR / self.netns)
+        self.dir = node_dir(lab, name)
+
+    # --- processes ---------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        path = BASE_PATH
+        if self.wg_impl == "wireguard-go":
+            path = f"{SHIM_DIR}:{path}"
+        env = {k: v for k, v in os.environ.items() if k in ("TERM", "LANG", "LC_ALL", "COLUMNS", "LINES")}
+        env.update(PATH=path, HOME="/root", WGTRACE_NODE=self.name, WGTRACE_LAB=self.lab,
+                   WGTRACE_REAL_IP=shutil.which("ip", path=BASE_PATH) or "/usr/sbin/ip",
+                   WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
+        return env
+
+    def preexec(self):
+        return nsexec.preexec(self.netns_path, str(self.dir / "run"), str(self.dir / "home"), self.name)
+
+    def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
+        env = self.env()
+        env.update(kw.pop("env", {}) or {})
+        return subprocess.Popen(list(argv), preexec_fn=self.preexec(), env=env, **kw)
+
+    def run(self, argv: Sequence[str] | str, check: bool = False, timeout: float = 30,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """Run and capture output. Output goes to files, not pipes: a daemon the command
+        starts (wireguard-go, sshd) may keep its stdout open long after the command ends."""
+        if isinstance(argv, str):
+            argv = ["sh", "-c", argv]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = self.popen(argv, stdout=out, stderr=err,
+                           stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+            try:
+                p.communicate(input.encode() if input is not None else None, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise
+            out.seek(0)
+            err.seek(0)
+            res = subprocess.CompletedProcess(argv, p.returncode, out.read().decode(errors="replace"),
+                                              err.read().decode(errors="replace"))
+        if check and res.returncode != 0:
+            res.check_returncode()
+        return res
+
+    # --- netlink and sockets inside the node ------------------------------------------
+    @contextlib.contextmanager
+    def inside(self) -> Iterator[None]:
+        """Switch this thread into the node's network namespace (for opening sockets)."""
+        from pyroute2 import netns
+        netns.pushns(self.netns)
+        try:
+            yield
+        finally:
+            netns.popns()
+
+    @contextlib.contextmanager
+    def iproute(self):
+        from pyroute2 import IPRoute
+        with self.inside():
+            ipr = IPRoute()
+        try:
+            yield ipr
+        finally:
+            ipr.close()
+
+    def read_sysctl(self, key: str) -> str | None:
+        """A net.* sysctl as the node sees it (/proc/sys/net follows the opener's namespace)."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        with self.inside():
+            try:
+                with open(path) as f:
+                    return f.read().strip()
+            except OSError:
+                return None

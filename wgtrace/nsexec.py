@@ -1,0 +1,72 @@
+"""Run a process inside a lab node.
+
+A node is a network namespace plus a private view of two directories: the
+node's own ``/run`` (so wireguard-go's ``/run/wireguard/wg0.sock`` belongs to
+that node alone) and ``/root`` (its home, holding ``./private``). Each command
+gets a fresh mount namespace in which those are bind-mounted, like
+``ip netns exec`` does for ``/etc/netns``; nothing is mounted on the host.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SLAVE = 1 << 19
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int) -> None:
+    _check(_libc.mount(src and src.encode(), target.encode(),
+                       fstype and fstype.encode(), flags, None), f"mount {target}")
+
+
+def setns(path: str, nstype: int) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _check(_libc.setns(fd, nstype), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def enter_node(netns_path: str, run_dir: str | None, home_dir: str | None,
+               hostname: str | None) -> None:
+    """Move the calling (single-threaded, freshly forked) process into a node."""
+    setns(netns_path, CLONE_NEWNET)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
+    # Keep our mounts from propagating back to the host.
+    _mount(None, "/", None, MS_SLAVE | MS_REC)
+    # /sys must show this namespace's devices (as `ip netns exec` does).
+    _libc.umount2(b"/sys", MNT_DETACH)
+    _mount("sysfs", "/sys", "sysfs", 0)
+    if home_dir:
+        _mount(home_dir, "/root", None, MS_BIND)
+    if run_dir:
+        _mount(run_dir, "/run", None, MS_BIND)
+    if hostname:
+        name = hostname.encode()
+        _check(_libc.sethostname(name, len(name)), "sethostname")
+
+
+def preexec(netns_path: str, run_dir: str | None, home_dir: str | None,
+            hostname: str | None):
+    """A ``preexec_fn`` for subprocess that enters the node before exec."""
+    def _fn() -> None:
+        enter_node(netns_path, run_dir, home_dir, hostname)
+        if home_dir:
+            os.chdir("/root")
+    return _fn

@@ -1,0 +1,1 @@
+"""Renderers: turn plain results (status, traces, verdicts) into text. No kernel access here."""

@@ -1,0 +1,112 @@
+"""Remove everything a lab made: its processes, namespaces and files.
+
+Works from the state file when there is one, and from the naming scheme
+(``wgt-<lab>-*`` namespaces, ``/run/wgtrace/<lab>``) when a crash left no usable
+state. Processes are found by the network namespace they live in, never by name.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+from .runtime import NETNS_DIR, RUN_ROOT, lab_dir, load_state, running_labs
+
+
+def _lab_netns(lab: str) -> list[str]:
+    names = set()
+    st = load_state(lab)
+    if st:
+        names |= set(st.netns)
+    if NETNS_DIR.is_dir():
+        # Lab names have no '-', so "wgt-<lab>-" can't match another lab's namespaces.
+        prefix = f"wgt-{lab}-"
+        names |= {p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
+    return sorted(names)
+
+
+def _pids_in(netns_inodes: set[int]) -> list[int]:
+    pids = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+        except OSError:
+            continue
+        if ino in netns_inodes:
+            pids.append(int(entry))
+    return pids
+
+
+def lab_down(lab: str) -> bool:
+    """Tear ``lab`` down; True if there was anything to remove."""
+    from pyroute2 import netns
+    names = _lab_netns(lab)
+    inodes = set()
+    for n in names:
+        try:
+            inodes.add(os.stat(NETNS_DIR / n).st_ino)
+        except OSError:
+            pass
+    pids = _pids_in(inodes) if inodes else []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + (1.0 if sig == signal.SIGTERM else 2.0)
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)]
+            if pids:
+                time.sleep(0.01)
+    for n in names:
+        try:
+            netns.remove(n)
+        except OSError:
+            pass
+    existed = bool(names) or lab_dir(lab).exists()
+    shutil.rmtree(lab_dir(lab), ignore_errors=True)
+    _last_one_out()
+    return existed
+
+
+def _last_one_out() -> None:
+    """When no lab is left, remove /run/wgtrace, and /run/netns if a lab created it."""
+    if not RUN_ROOT.is_dir() or any(p.is_dir() for p in RUN_ROOT.iterdir()):
+        return
+    marker = RUN_ROOT / "made-run-netns"
+    if marker.exists() and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.umount2(str(NETNS_DIR).encode(), 2)     # MNT_DETACH
+        try:
+            NETNS_DIR.rmdir()
+        except OSError:
+            pass
+    marker.unlink(missing_ok=True)
+    try:
+        RUN_ROOT.rmdir()
+    except OSError:
+        pass
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def all_labs() -> list[str]:
+    """Every lab with something on this machine, including crashed ones."""
+    names = set(running_labs())
+    if NETNS_DIR.is_dir():
+        names |= {p.name.split("-")[1] for p in NETNS_DIR.iterdir()
+                  if p.name.startswith("wgt-") and p.name.count("-") >= 2}
+    return sorted(names)
