@@ -57,13 +57,14 @@ def _node(lab_state, node: str) -> "NodeHandle":
 @guarded
 def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to a lab file."),
            stage: Optional[str] = typer.Option(None, "--stage", "-s",
-                                               help="Stage number or name (default: the last).")):
+                                               help="Stage number or name (default: the last)."),
+           name: Optional[str] = typer.Option(None, "--name", help="Run under another name, beside other labs.")):
     """Build a lab in network namespaces, at a stage of its walkthrough."""
     from .build import lab_up as up
     from .labfile import load_lab
     from .preflight import require_root
     require_root()
-    model = load_lab(lab)
+    model = load_lab(lab, rename=name)
     index = None
     if stage is not None:
         index = model.stage_index(stage)

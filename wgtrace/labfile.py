@@ -36,7 +36,8 @@ def available_labs() -> list[str]:
     return sorted(p.stem for p in LABS_DIR.glob("*.toml"))
 
 
-def load_lab(name_or_path: str) -> Lab:
+def load_lab(name_or_path: str, rename: str | None = None) -> Lab:
+    """Load and check a lab file; ``rename`` runs it under another name (side by side)."""
     path = find_lab(name_or_path)
     if not path.is_file():
         known = ", ".join(available_labs()) or "none"
@@ -45,6 +46,8 @@ def load_lab(name_or_path: str) -> Lab:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise LabFileError(f"{path}: not valid TOML: {e}", [f"{path}: {e}"]) from None
+    if rename is not None:
+        data = {**data, "name": rename}
     return parse_lab(data, str(path))
 
 
