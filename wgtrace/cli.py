@@ -192,6 +192,34 @@ def shell(node: str = typer.Argument(..., help="Node to open a shell on."),
     raise typer.Exit(code)
 
 
+@app.command("trace")
+@guarded
+def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
+          dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+          tcp: Optional[int] = typer.Option(None, "--tcp", help="Send a TCP SYN to this port."),
+          udp: Optional[int] = typer.Option(None, "--udp", help="Send a UDP datagram to this port."),
+          size: Optional[int] = typer.Option(None, "--size", help="IP packet length in bytes, DF set."),
+          lab: Optional[str] = typer.Option(None, "--lab", "-l"),
+          as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/json.md)."),
+          pcap: Optional[str] = typer.Option(None, "--pcap", help="Write one pcap per interface here."),
+          no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams.")):
+    """Send one probe and follow it through every interface of every node."""
+    from .preflight import require_root
+    from .trace import run_trace
+    require_root()
+    res, obs = run_trace(src, dst, lab, tcp, udp, size, keep_raw=bool(pcap))
+    if pcap:
+        from .render.pcap import write_pcaps
+        paths = write_pcaps(obs.captures, pcap)
+        err.print(f"wrote {len(paths)} pcap files to {pcap}")
+    if as_json:
+        print(json.dumps(res.to_json(), indent=2))
+    else:
+        from .render.tracepath import trace_view
+        out.print(trace_view(res, underlay=not no_underlay), highlight=False)
+    raise typer.Exit(int(ExitStatus.OK if res.reachable else ExitStatus.STOPPED))
+
+
 @app.command("doctor")
 @guarded
 def doctor():

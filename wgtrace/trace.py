@@ -1,0 +1,62 @@
+"""``wgtrace trace``: one probe, every interface, one story. Glue between observe and path."""
+from __future__ import annotations
+
+import ipaddress
+
+from .errors import LabFileError, UsageError
+from .labfile import load_lab
+from .model import Lab
+from .node import NodeHandle
+from .path import TraceResult, assemble
+from .probe import Probe
+from .runtime import LabState
+from .status import require_lab
+
+
+def lab_of(state: LabState) -> Lab:
+    return load_lab(state.file, rename=state.lab)
+
+
+def resolve_dst(lab: Lab, dst: str) -> str:
+    """A node name becomes its first address; an IP must belong to the lab's networks."""
+    if dst in lab.nodes:
+        n = lab.nodes[dst]
+        addrs = list(n.addresses.values()) or [w.address for w in n.wireguard.values()]
+        if not addrs:
+            raise UsageError(f"node {dst!r} has no address to probe.")
+        return addrs[0].split("/")[0]
+    try:
+        ip = ipaddress.IPv4Address(dst)
+    except ValueError:
+        raise LabFileError(f"{dst!r} is neither a node of lab {lab.name!r} ({', '.join(lab.nodes)}) "
+                           f"nor an IPv4 address.") from None
+    nets = [ipaddress.IPv4Interface(c).network for n in lab.nodes.values()
+            for c in list(n.addresses.values()) + [w.address for w in n.wireguard.values()]]
+    if not any(ip in net for net in nets):
+        raise UsageError(f"{dst} is outside the lab's networks; wgtrace only probes addresses inside the lab.")
+    return str(ip)
+
+
+def make_probe(lab: Lab, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
+               size: int | None = None) -> Probe:
+    if src not in lab.nodes:
+        raise LabFileError(f"no node {src!r} in lab {lab.name!r} (nodes: {', '.join(lab.nodes)}).")
+    if tcp and udp:
+        raise UsageError("choose one of --tcp and --udp.")
+    if size is not None and not 28 <= size <= 65000:
+        raise UsageError("--size is the IP packet length in bytes, between 28 and 65000.")
+    kind, port = ("tcp", tcp) if tcp else ("udp", udp) if udp else ("icmp", 0)
+    return Probe.new(src, resolve_dst(lab, dst), kind, port or 0, size or 0)
+
+
+def run_trace(src: str, dst: str, lab_name: str | None = None, tcp: int | None = None,
+              udp: int | None = None, size: int | None = None, keep_raw: bool = False,
+              quiet: float = 0.3, timeout: float = 3.0) -> tuple[TraceResult, object]:
+    """Trace on a running lab; returns the result and the raw observation (for pcap)."""
+    from .observe import observe
+    state = require_lab(lab_name)
+    lab = lab_of(state)
+    probe = make_probe(lab, src, dst, tcp, udp, size)
+    nodes = [NodeHandle(state.lab, n, state.wg_impl) for n in state.nodes]
+    obs = observe(nodes, probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw)
+    return assemble(lab, obs, src, dst), obs
