@@ -23,7 +23,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(e: WgtraceError) -> None:
-    err.print(f"[bold red]wgtrace:[/] {e.message}", highlight=False)
+    from rich.markup import escape
+    err.print(f"[bold red]wgtrace:[/] {escape(e.message)}", highlight=False)
     for d in e.details:
         err.print(f"  {d}", highlight=False, markup=False)
     raise typer.Exit(int(e.status))
@@ -218,6 +219,45 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
         from .render.tracepath import trace_view
         out.print(trace_view(res, underlay=not no_underlay), highlight=False)
     raise typer.Exit(int(ExitStatus.OK if res.reachable else ExitStatus.STOPPED))
+
+
+@app.command("diagnose")
+@guarded
+def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
+             dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+             tcp: Optional[int] = typer.Option(None, "--tcp", help="Probe with a TCP SYN to this port."),
+             udp: Optional[int] = typer.Option(None, "--udp", help="Probe with UDP to this port."),
+             size: Optional[int] = typer.Option(None, "--size", help="IP packet length in bytes, DF set."),
+             lab: Optional[str] = typer.Option(None, "--lab", "-l"),
+             as_json: bool = typer.Option(False, "--json", help="Machine-readable verdict (docs/json.md)."),
+             fix: bool = typer.Option(False, "--fix", help="Apply the fix, diagnose again, until reachable."),
+             lang: str = typer.Option("en", "--lang", help="Language of the explanation: en or zh.")):
+    """Where the probe stops, why, on what evidence, and the commands that fix it."""
+    from .preflight import require_root
+    from .diagnose import fix_loop, run_diagnose
+    require_root()
+    if lang not in ("en", "zh"):
+        raise UsageError("--lang is en or zh.")
+    kw = dict(tcp=tcp, udp=udp, size=size, lang=lang)
+    if fix:
+        from .render.verdictview import fix_step_view
+        steps = fix_loop(src, dst, lab, on_step=(lambda s: None) if as_json else
+                         (lambda s: out.print(fix_step_view(s, 0), highlight=False)), **kw)
+        final = steps[-1].diagnosis
+        if as_json:
+            print(json.dumps({"steps": [{**s.diagnosis.to_json(), "applied": s.applied} for s in steps],
+                              "reachable": final.reachable}, indent=2, ensure_ascii=False))
+        else:
+            out.print(("[bold green]reachable[/]" if final.reachable else "[bold red]not reachable[/]")
+                      + f" after {len(steps)} round(s)")
+        raise typer.Exit(int(ExitStatus.OK if final.reachable else ExitStatus.STOPPED))
+    d = run_diagnose(src, dst, lab, **kw)
+    if as_json:
+        print(json.dumps(d.to_json(), indent=2, ensure_ascii=False))
+    else:
+        from .render.verdictview import verdict_view
+        out.print(verdict_view(d), highlight=False)
+    raise typer.Exit(int(ExitStatus.OK if d.reachable else ExitStatus.STOPPED))
 
 
 @app.command("doctor")

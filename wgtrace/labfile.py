@@ -137,6 +137,7 @@ def parse_lab(data: dict, path: str) -> Lab:
         errs.add("nodes", "required: at least one [nodes.NAME] table")
         raw_nodes = {}
     nodes: dict[str, Node] = {}
+    route_index: dict[str, list[int]] = {}   # node -> lab-file index of each route kept
     for nname, nd in raw_nodes.items():
         key = f"nodes.{nname}"
         if not NAME_RE.match(nname):
@@ -162,6 +163,7 @@ def parse_lab(data: dict, path: str) -> Lab:
                 errs.add(rk, "needs via, dev or both")
             if dst:
                 routes.append(Route(dst, via, r.get("dev"), stage_of(rk, r)))
+                route_index.setdefault(nname, []).append(i)
         sysctls = []
         for i, s in enumerate(_table_list(errs, f"{key}.sysctl", nd.get("sysctl"))):
             sk = f"{key}.sysctl[{i}]"
@@ -231,6 +233,7 @@ def parse_lab(data: dict, path: str) -> Lab:
                             tuple(services))
 
     links = []
+    link_index: list[int] = []                 # lab-file index of each link kept
     for i, ln in enumerate(_table_list(errs, "links", data.get("links"))):
         lk = f"links[{i}]"
         _unknown(errs, lk, ln, {"endpoints", "bridge"})
@@ -250,8 +253,9 @@ def parse_lab(data: dict, path: str) -> Lab:
         if bridge is not None and parsed[0].node in nodes and bridge not in nodes[parsed[0].node].bridges:
             errs.add(f"{lk}.bridge", f"node {parsed[0].node!r} has no bridge {bridge!r} (list it in its bridges)")
         links.append(Link(parsed[0], parsed[1], bridge))
+        link_index.append(i)
 
-    _cross_check(errs, nodes, links)
+    _cross_check(errs, nodes, links, route_index, link_index)
     probe = data.get("probe") or {}
     for k in ("src", "dst"):
         if k in probe and probe[k] not in nodes:
@@ -263,10 +267,11 @@ def parse_lab(data: dict, path: str) -> Lab:
                probe.get("src"), probe.get("dst"))
 
 
-def _cross_check(errs: _Errors, nodes: dict[str, Node], links: list[Link]) -> None:
+def _cross_check(errs: _Errors, nodes: dict[str, Node], links: list[Link],
+                 route_index: dict[str, list[int]], link_index: list[int]) -> None:
     """Checks that need the whole lab: references between nodes and interfaces."""
     ends: dict[str, set[str]] = {n: set() for n in nodes}
-    for i, ln in enumerate(links):
+    for i, ln in zip(link_index, links):     # i: the link's index in the file
         for e in (ln.a, ln.b):
             if e.node in ends:
                 if e.iface in ends[e.node]:
@@ -278,7 +283,7 @@ def _cross_check(errs: _Errors, nodes: dict[str, Node], links: list[Link]) -> No
             if iface not in known:
                 errs.add(f"nodes.{n.name}.addresses.{iface}",
                          "no such interface on this node (not in any link, bridge or wireguard)")
-        for i, r in enumerate(n.routes):
+        for i, r in zip(route_index.get(n.name, []), n.routes):
             if r.dev and r.dev not in known:
                 errs.add(f"nodes.{n.name}.routes[{i}].dev", f"no interface {r.dev!r} on node {n.name!r}")
         for wname, w in n.wireguard.items():

@@ -11,6 +11,8 @@ import shutil
 import signal
 import time
 
+from .errors import UsageError
+from .labfile import LAB_NAME_RE
 from .runtime import NETNS_DIR, RUN_ROOT, lab_dir, load_state, running_labs
 
 
@@ -43,6 +45,10 @@ def _pids_in(netns_inodes: set[int]) -> list[int]:
 
 def lab_down(lab: str) -> bool:
     """Tear ``lab`` down; True if there was anything to remove."""
+    if not LAB_NAME_RE.match(lab):
+        # The name becomes a path that is rmtree'd: "/" or ".." must never get that far.
+        raise UsageError(f"{lab!r} is not a lab name (lower-case letters and digits, "
+                         f"at most 12 characters).")
     from pyroute2 import netns
     names = _lab_netns(lab)
     inodes = set()
