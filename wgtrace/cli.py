@@ -43,6 +43,14 @@ def guarded(fn):
         except KeyboardInterrupt:
             err.print("[bold red]wgtrace:[/] interrupted; nothing was left half-built.")
             raise typer.Exit(int(ExitStatus.INTERRUPTED))
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as e:  # a bug or an unexpected refusal: one line, the trace only on request
+            if os.environ.get("WGTRACE_DEBUG"):
+                raise
+            err.print(f"[bold red]wgtrace:[/] unexpected error: {type(e).__name__}: {e} "
+                      f"(set WGTRACE_DEBUG=1 for the traceback)", highlight=False)
+            raise typer.Exit(int(ExitStatus.FAILED))
     return wrapper
 
 
@@ -258,6 +266,31 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
         from .render.verdictview import verdict_view
         out.print(verdict_view(d), highlight=False)
     raise typer.Exit(int(ExitStatus.OK if d.reachable else ExitStatus.STOPPED))
+
+
+@app.command("break")
+@guarded
+def break_(fault: Optional[str] = typer.Argument(None, help="Name of the fault to inject."),
+           list_: bool = typer.Option(False, "--list", help="List the lab's faults."),
+           lab: Optional[str] = typer.Option(None, "--lab", "-l")):
+    """Inject a named fault into a running lab (an exercise); --list shows them."""
+    from .faults import find_fault, inject, load_faults
+    from .preflight import require_root
+    from .runtime import load_state
+    from .status import require_lab
+    if list_ or not fault:
+        from .labfile import find_lab
+        st = load_state(lab) if lab else None
+        faults = load_faults(st.file if st else str(find_lab(lab or "seed")))
+        for f in faults:
+            out.print(f"[bold]{f.name:<28}[/] {f.summary}  [dim]({f.cause} at {f.node})[/]", highlight=False)
+        return
+    require_root()
+    st = require_lab(lab)
+    f = find_fault(load_faults(st.file), fault)
+    for node, cmd in inject(f, st):
+        err.print(f"[cyan]{node}#[/] {cmd}", highlight=False)
+    err.print(f"fault [bold]{f.name}[/] injected: {f.summary}")
 
 
 @app.command("doctor")

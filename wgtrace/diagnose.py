@@ -112,5 +112,6 @@ def fix_loop(src: str, dst: str, lab_name: str | None = None, max_rounds: int = 
         on_step(step)
         if any(a["status"] != 0 for a in step.applied):
             break
-        time.sleep(0.05)
+        # A WireGuard change may need a fresh handshake before data flows; give it a moment.
+        time.sleep(0.3 if any(a["command"].startswith("wg ") for a in step.applied) else 0.05)
     return steps

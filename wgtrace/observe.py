@@ -143,6 +143,9 @@ def _loop(sniffers: list[_Sniffer], obs: Observation, quiet: float, timeout: flo
                     frame, anc, _, addr = sn.sock.recvmsg(65535, 64)
                 except BlockingIOError:
                     break
+                except OSError:      # the interface went down under us: nothing more to read there
+                    poller.unregister(fd)
+                    break
                 ip = ip_payload(frame, sn.hatype)
                 if ip is None:
                     continue

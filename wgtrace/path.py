@@ -30,6 +30,8 @@ class Hop:
     carries: int | None = None   # underlay: index of the inner hop it carries
     layer: str = "inner"         # inner | underlay
     length: int = 0              # IP total length (ties an inner packet to its datagram)
+    sport: int = 0
+    dport: int = 0
 
     def to_json(self) -> dict:
         d = {"node": self.node, "iface": self.iface, "dir": self.dir, "src": self.src,
@@ -107,7 +109,7 @@ def assemble(lab: Lab, obs: Observation, src: str, dst_name: str) -> TraceResult
 
     def hop_of(c: Capture, role: str, layer: str = "inner") -> Hop:
         return Hop(c.node, c.iface, c.dir, c.pkt.src, c.pkt.dst, summary(c.pkt),
-                   (c.ts - t0) * 1000, role, None, layer, c.pkt.length)
+                   (c.ts - t0) * 1000, role, None, layer, c.pkt.length, c.pkt.sport, c.pkt.dport)
 
     wg_ifaces = {(n.name, w) for n in lab.nodes.values() for w in n.wireguard}
     for c in caps:

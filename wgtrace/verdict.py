@@ -287,6 +287,21 @@ def _carried_by(ctx: Context, h: Hop) -> Hop:
     return ctx.res.hops[h.carries] if h.carries is not None else h
 
 
+def _peer_for(ctx: Context, node: str, dst: str, peers):
+    """The peer that should carry ``dst``: the one the lab file gives that network, else the one
+    the route points at, else the only one."""
+    for w in ctx.lab.nodes[node].wireguard.values():
+        for mp in w.peers:
+            if _in(dst, mp.allowed_ips):
+                key = ctx.keys.get(mp.peer)
+                match = next((p for p in peers if p.public_key == key), None)
+                if match:
+                    return match
+    r = ctx.route(node, dst)
+    by_route = next((p for p in peers if r.get("via") and _in(r["via"], p.allowed_ips)), None)
+    return by_route or (peers[0] if len(peers) == 1 else None)
+
+
 def _tunnel_send(ctx: Context, h: Hop, phase: str) -> Verdict:
     """The packet went into wg0 and no datagram carried it out."""
     node, wg = h.node, h.iface
@@ -300,8 +315,7 @@ def _tunnel_send(ctx: Context, h: Hop, phase: str) -> Verdict:
             v.add(node, "wireguard", f"peer {ctx.node_of_key(p.public_key) or p.public_key[:8]}: "
                                      f"allowed ips {','.join(p.allowed_ips) or '(none)'}")
         # the peer the route points at (its tunnel address is in that peer's allowed-ips)
-        r = ctx.route(node, h.dst)
-        target = next((p for p in peers if r.get("via") and _in(r["via"], p.allowed_ips)), peers[0] if len(peers) == 1 else None)
+        target = _peer_for(ctx, node, h.dst, peers)
         if target:
             nets = target.allowed_ips + [_covering_net(ctx, h.dst)]
             v.fix = [{"node": node, "command": f"wg set {wg} peer {target.public_key} allowed-ips {','.join(nets)}"}]
@@ -367,7 +381,7 @@ def _tunnel_receive(ctx: Context, h: Hop, phase: str) -> Verdict:
     wg = ctx.wg_iface(node)
     sender = inner.node
     params = {"node": node, "iface": h.iface, "wg": wg, "sender": sender, "src": inner.src, "dst": inner.dst}
-    port = int(h.summary.split(" > ")[1].split(":")[0].rsplit(".", 1)[1]) if " > " in h.summary else 0
+    port = h.dport
     listen = f.wg[0].listen_port if f.wg else None
     # 1. the firewall of the tunnel endpoint
     drops = _dropping_hits(f, "filter", "INPUT")
@@ -412,6 +426,8 @@ def _tunnel_receive(ctx: Context, h: Hop, phase: str) -> Verdict:
             if wrong:
                 cmd += f" peer {wrong[0].public_key} remove"
             cmd += f" peer {ctx.keys[sender]} allowed-ips {','.join(mp.allowed_ips)}"
+            if h.sport:       # where the sender's datagrams came from (through its NAT)
+                cmd += f" endpoint {h.src}:{h.sport}"
             if mp.keepalive:
                 cmd += f" persistent-keepalive {mp.keepalive}"
             v.fix = [{"node": node, "command": cmd}]
@@ -449,14 +465,17 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
     params = {"node": node, "iface": h.iface, "src": h.src, "dst": dst}
     r = ctx.route(node, dst, h.src, h.iface)
     seen = f"{h.summary} entered {node} on {h.iface} and never left"
-    if r.get("errno") == 18:     # EXDEV: the reverse-path check failed
-        back = ctx.route(node, h.src)
-        key_all = f.sysctl.get("net.ipv4.conf.all.rp_filter", "?")
-        key_if = f.sysctl.get(f"net.ipv4.conf.{h.iface}.rp_filter", "?")
+    back = ctx.route(node, h.src)
+    key_all = f.sysctl.get("net.ipv4.conf.all.rp_filter", "0")
+    key_if = f.sysctl.get(f"net.ipv4.conf.{h.iface}.rp_filter", "0")
+    strict = max(int(key_all or 0), int(key_if or 0)) == 1
+    # The kernel's input route lookup fails (EXDEV/EINVAL) when the reverse-path check does.
+    if strict and not r.get("ok", True) and back.get("ok") and back.get("dev") != h.iface:
         v = Verdict("rp-filter", _stop(node, h.iface, phase),
                     params={**params, "back_dev": back.get("dev"), "back_via": back.get("via") or "-"})
         v.add(node, "capture", seen)
         v.add(node, "sysctl", f"net.ipv4.conf.all.rp_filter = {key_all}, net.ipv4.conf.{h.iface}.rp_filter = {key_if}")
+        v.add(node, "route", f"ip route get {dst} from {h.src} iif {h.iface}: {r.get('error')}")
         v.add(node, "route", f"ip route get {h.src}: via {back.get('via')} dev {back.get('dev')} "
                              f"(the packet came in on {h.iface})")
         prefix = ctx.routes.get((node, "match", h.src))

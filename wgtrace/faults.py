@@ -1,0 +1,80 @@
+"""The fault catalogue: named ways to break a finished lab, each with the verdict it must get.
+
+Faults are data (labs/<lab>.faults.toml): commands for named nodes, and the expected
+cause, stop node and direction. Injecting one runs its commands in the nodes.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import LabFileError, UsageError
+from .node import NodeHandle
+from .runtime import LabState
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    summary: str
+    inject: tuple[tuple[str, str], ...]          # (node, command)
+    cause: str
+    node: str
+    direction: str
+    probe: dict = field(default_factory=dict)    # e.g. {"size": 1400}
+
+
+def faults_file(lab_file: str) -> Path:
+    p = Path(lab_file)
+    return p.with_name(p.stem + ".faults.toml")
+
+
+def load_faults(lab_file: str) -> list[Fault]:
+    path = faults_file(lab_file)
+    if not path.is_file():
+        raise LabFileError(f"this lab has no fault catalogue ({path.name} is missing).")
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for i, f in enumerate(data.get("fault", [])):
+        try:
+            e = f["expect"]
+            out.append(Fault(f["name"], f.get("summary", ""),
+                             tuple((x["node"], x["command"]) for x in f["inject"]),
+                             e["cause"], e["node"], e.get("direction", "request"), f.get("probe", {})))
+        except (KeyError, TypeError) as err:
+            raise LabFileError(f"{path}: fault[{i}]: missing {err}") from None
+    return out
+
+
+def find_fault(faults: list[Fault], name: str) -> Fault:
+    for f in faults:
+        if f.name == name:
+            return f
+    raise UsageError(f"no fault {name!r}; 'wgtrace break --list' shows them.")
+
+
+def random_key() -> str:
+    import base64
+    import os
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def render_command(cmd: str, state: LabState) -> str:
+    for node, key in state.keys.items():
+        cmd = cmd.replace("{key.%s}" % node, key)
+    return cmd.replace("{random_key}", random_key())
+
+
+def inject(fault: Fault, state: LabState) -> list[tuple[str, str]]:
+    """Run the fault's commands; returns what ran. Raises if a node refused one."""
+    from .errors import BuildError
+    done = []
+    for node, cmd in fault.inject:
+        text = render_command(cmd, state)
+        r = NodeHandle(state.lab, node, state.wg_impl).run(["sh", "-c", text])
+        if r.returncode != 0:
+            raise BuildError(f"fault {fault.name!r} could not be injected on {node}: "
+                             f"{(r.stderr or r.stdout).strip()}")
+        done.append((node, text))
+    return done
