@@ -80,11 +80,10 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
 
     on_event("phase", {"text": "services"})
     _services(lab, nodes)
-    for i in range(0, stage + 1):
-        on_event("stage", {"index": i, "name": lab.stages[i].name, "title": lab.stages[i].title})
-        apply_stage(lab, nodes, i, state.keys)
-        state.stage, state.stage_name = i, lab.stages[i].name
-        state.save()
+    on_event("stage", {"index": stage, "name": lab.stages[stage].name, "title": lab.stages[stage].title})
+    apply_stages(lab, nodes, range(0, stage + 1), state.keys)
+    state.stage, state.stage_name = stage, lab.stages[stage].name
+    state.save()
     if has_peers(lab, stage):
         on_event("phase", {"text": "handshakes"})
         wait_handshakes(lab, nodes, stage, handshake_timeout)
@@ -168,17 +167,35 @@ def _services(lab: Lab, nodes: dict[str, NodeHandle]) -> None:
 
 
 def apply_stage(lab: Lab, nodes: dict[str, NodeHandle], index: int, keys: dict[str, str]) -> None:
-    """Type one stage's commands on each node, in order; fail with the first refusal."""
-    by_node: dict[str, list[str]] = {}
-    for cmd in stage_commands(lab, index, keys):
-        by_node.setdefault(cmd.node, []).append(cmd.text)
-    for node, cmds in by_node.items():
-        script = "set -e\n" + "\n".join(cmds) + "\n"
-        r = nodes[node].run(script)
-        if r.returncode != 0:
-            msg = (r.stderr.strip() or r.stdout.strip()).splitlines()
-            raise BuildError(f"stage {lab.stages[index].name!r} failed on {node}: "
-                             f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
+    apply_stages(lab, nodes, [index], keys)
+
+
+def apply_stages(lab: Lab, nodes: dict[str, NodeHandle], indices, keys: dict[str, str]) -> None:
+    """Type the stages' commands on every node: one shell per node, nodes side by side.
+
+    Nodes whose WireGuard peers have endpoints (they start handshakes) go in a second
+    wave, so the hub already knows their keys and answers the first handshake at once
+    (a lost one is retried only after 5 s)."""
+    scripts: dict[str, list[str]] = {}
+    for i in indices:
+        for cmd in stage_commands(lab, i, keys):
+            lines = scripts.setdefault(cmd.node, ["set -e"])
+            marker = f"echo '@stage {lab.stages[i].name}' >&2"
+            if marker not in lines:
+                lines.append(marker)
+            lines.append(cmd.text)
+    initiators = {n.name for n in lab.nodes.values()
+                  for w in n.wireguard.values() for p in w.peers if p.endpoint}
+    for wave in ([n for n in scripts if n not in initiators], [n for n in scripts if n in initiators]):
+        running = [(n, nodes[n].start("\n".join(scripts[n]) + "\n")) for n in wave]
+        for node, job in running:
+            r = job.wait()
+            if r.returncode != 0:
+                lines = [l for l in r.stderr.strip().splitlines()]
+                stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
+                msg = [l for l in lines if not l.startswith("@stage ")]
+                raise BuildError(f"stage {stage!r} failed on {node}: "
+                                 f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
 
 
 def has_peers(lab: Lab, stage: int) -> bool:
@@ -216,3 +233,13 @@ def wait_handshakes(lab: Lab, nodes: dict[str, NodeHandle], stage: int, timeout:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+
+
+def advance(state: LabState, lab: Lab, index: int, handshake_timeout: float = 10.0) -> None:
+    """Apply stage ``index`` to a running lab (the walkthrough's next step)."""
+    nodes = {n: NodeHandle(state.lab, n, state.wg_impl) for n in lab.nodes}
+    apply_stage(lab, nodes, index, state.keys)
+    state.stage, state.stage_name = index, lab.stages[index].name
+    state.save()
+    if has_peers(lab, index) and not has_peers(lab, index - 1):
+        wait_handshakes(lab, nodes, index, handshake_timeout)

@@ -293,6 +293,32 @@ def break_(fault: Optional[str] = typer.Argument(None, help="Name of the fault t
     err.print(f"fault [bold]{f.name}[/] injected: {f.summary}")
 
 
+@app.command("walk")
+@guarded
+def walk_cmd(lesson: str = typer.Argument("seed", help="Lesson to walk through (lessons/)."),
+             lang: str = typer.Option("en", "--lang", help="en or zh."),
+             yes: bool = typer.Option(False, "--yes", "-y", help="Run every stage without pausing."),
+             keep: bool = typer.Option(False, "--keep", help="Leave the lab up at the end."),
+             name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
+    """The document's walkthrough on a real lab: each stage's commands, where the probe stops, why."""
+    from .lesson import load_lesson
+    from .preflight import require_root
+    from .render.walkview import WalkView
+    from .walk import walk
+    require_root()
+    les = load_lesson(lesson, lang)
+    view = WalkView(out, les)
+    out.print(f"[bold]{les.title}[/]\n{les.intro.strip()}", highlight=False)
+
+    def pause(i: int) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        return typer.prompt("Enter for the next stage, q to stop", default="", show_default=False) != "q"
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    res = walk(les, name=name, keep=keep, on_event=view, pause=pause)
+    raise typer.Exit(int(ExitStatus.OK if res.ok else ExitStatus.STOPPED))
+
+
 @app.command("doctor")
 @guarded
 def doctor():

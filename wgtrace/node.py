@@ -21,6 +21,35 @@ SHIM_DIR = Path(__file__).resolve().parent / "shim"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+class Job:
+    """A command running in a node. Output goes to files, not pipes: a daemon the command
+    starts (wireguard-go, sshd) may keep its stdout open long after the command ends."""
+
+    def __init__(self, node: "NodeHandle", argv: list[str], input: str | None) -> None:
+        self.argv = argv
+        self.out = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()
+        self.input = input
+        self.proc = node.popen(argv, stdout=self.out, stderr=self.err,
+                               stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
+
+    def wait(self, timeout: float = 30) -> subprocess.CompletedProcess:
+        try:
+            self.proc.communicate(self.input.encode() if self.input is not None else None, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self.out.seek(0)
+            self.err.seek(0)
+            out, err = self.out.read(), self.err.read()
+            self.out.close()
+            self.err.close()
+        return subprocess.CompletedProcess(self.argv, self.proc.returncode, out.decode(errors="replace"),
+                                           err.decode(errors="replace"))
+
+
 class NodeHandle:
     def __init__(self, lab: str, name: str, wg_impl: str = "kernel") -> None:
         self.lab = lab
@@ -51,26 +80,17 @@ class NodeHandle:
 
     def run(self, argv: Sequence[str] | str, check: bool = False, timeout: float = 30,
             input: str | None = None) -> subprocess.CompletedProcess:
-        """Run and capture output. Output goes to files, not pipes: a daemon the command
-        starts (wireguard-go, sshd) may keep its stdout open long after the command ends."""
-        if isinstance(argv, str):
-            argv = ["sh", "-c", argv]
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            p = self.popen(argv, stdout=out, stderr=err,
-                           stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
-            try:
-                p.communicate(input.encode() if input is not None else None, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                raise
-            out.seek(0)
-            err.seek(0)
-            res = subprocess.CompletedProcess(argv, p.returncode, out.read().decode(errors="replace"),
-                                              err.read().decode(errors="replace"))
+        """Run and capture output."""
+        res = self.start(argv, input=input).wait(timeout)
         if check and res.returncode != 0:
             res.check_returncode()
         return res
+
+    def start(self, argv: Sequence[str] | str, input: str | None = None) -> "Job":
+        """Start a command without waiting (several nodes can work at once)."""
+        if isinstance(argv, str):
+            argv = ["sh", "-c", argv]
+        return Job(self, list(argv), input)
 
     # --- netlink and sockets inside the node ------------------------------------------
     @contextlib.contextmanager
