@@ -49,7 +49,6 @@ def lab_down(lab: str) -> bool:
         # The name becomes a path that is rmtree'd: "/" or ".." must never get that far.
         raise UsageError(f"{lab!r} is not a lab name (lower-case letters and digits, "
                          f"at most 12 characters).")
-    from pyroute2 import netns
     names = _lab_netns(lab)
     inodes = set()
     for n in names:
@@ -70,10 +69,7 @@ def lab_down(lab: str) -> bool:
             if pids:
                 time.sleep(0.01)
     for n in names:
-        try:
-            netns.remove(n)
-        except OSError:
-            pass
+        _remove_netns(n)
     existed = bool(names) or lab_dir(lab).exists()
     shutil.rmtree(lab_dir(lab), ignore_errors=True)
     _last_one_out()
@@ -86,10 +82,8 @@ def _last_one_out() -> None:
         return
     marker = RUN_ROOT / "made-run-netns"
     if marker.exists() and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
-        import ctypes
-        import ctypes.util
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.umount2(str(NETNS_DIR).encode(), 2)     # MNT_DETACH
+        from .nsexec import MNT_DETACH, _libc
+        _libc.umount2(str(NETNS_DIR).encode(), MNT_DETACH)
         try:
             NETNS_DIR.rmdir()
         except OSError:
@@ -97,6 +91,18 @@ def _last_one_out() -> None:
     marker.unlink(missing_ok=True)
     try:
         RUN_ROOT.rmdir()
+    except OSError:
+        pass
+
+
+def _remove_netns(name: str) -> None:
+    """What ``ip netns del`` does: detach the bind mount that pins the namespace, remove the file
+    (done with libc here, so tearing down needs no netlink library)."""
+    from .nsexec import MNT_DETACH, _libc
+    path = NETNS_DIR / name
+    _libc.umount2(str(path).encode(), MNT_DETACH)
+    try:
+        path.unlink()
     except OSError:
         pass
 
