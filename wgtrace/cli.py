@@ -319,6 +319,130 @@ def walk_cmd(lesson: str = typer.Argument("seed", help="Lesson to walk through (
     raise typer.Exit(int(ExitStatus.OK if res.ok else ExitStatus.STOPPED))
 
 
+@app.command("lesson")
+@guarded
+def lesson_cmd(lesson: str = typer.Argument("seed", help="Lesson to work through (lessons/)."),
+               lang: str = typer.Option("en", "--lang", help="en or zh."),
+               restart: bool = typer.Option(False, "--restart", help="Forget saved progress and start over.")):
+    """Guided mode: type each stage's commands yourself; the lab checks when the stage holds."""
+    from .guided import GuidedLesson
+    from .lesson import load_lesson
+    from .preflight import require_root
+    require_root()
+    styles = {"info": "", "ok": "bold green", "bad": "red", "cmd": "cyan", "out": "dim"}
+    g = GuidedLesson(load_lesson(lesson, lang), lambda k, t: out.print(t, style=styles.get(k, ""),
+                                                                     markup=False, highlight=False), restart)
+    out.print(f"[bold]{g.lesson.title}[/]", highlight=False)
+    g.start()
+    g.cmd_help()
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    while not g.done:
+        try:
+            line = input(g.prompt())
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            out.print()
+            continue
+        try:
+            g.handle(line)
+        except WgtraceError as e:
+            err.print(f"[bold red]wgtrace:[/] {e.message}", highlight=False)
+    out.print("progress saved; 'wgtrace lesson' resumes, 'wgtrace lab down' removes the lab.")
+
+
+@app.command("exercise")
+@guarded
+def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
+             faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
+             lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build.")):
+    """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
+    import random
+    from .build import lab_up as up
+    from .faults import inject, load_faults, pick
+    from .labfile import load_lab
+    from .preflight import require_root
+    from .progress import Record
+    require_root()
+    model = load_lab(lab)
+    catalogue = load_faults(model.path)
+    seed = seed if seed is not None else random.randrange(10000)
+    chosen = pick(catalogue, faults, seed)
+    with err.status("building…"):
+        st = up(model)
+    for f in chosen:
+        inject(f, st)
+    rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen])
+    rec.log("exercise", faults=[f.name for f in chosen])
+    src, dst = model.probe_src or "home", model.probe_dst or "target"
+    out.print(f"Exercise (seed {seed}): lab [cyan]{st.lab}[/] is up with {len(chosen)} fault(s). "
+              f"Make {src} reach {dst} again (ping and TCP 22).\n"
+              f"Tools: wgtrace shell NODE, wgtrace trace {src} {dst}, wgtrace diagnose {src} {dst}. "
+              f"When done: wgtrace check.", highlight=False)
+
+
+@app.command("check")
+@guarded
+def check(lab: Optional[str] = typer.Option(None, "--lab", "-l"),
+          lang: str = typer.Option("en", "--lang"),
+          as_json: bool = typer.Option(False, "--json")):
+    """Pass/fail for graders: exit 0 only when home reaches target (ping and TCP 22)."""
+    from .diagnose import run_diagnose
+    from .preflight import require_root
+    from .progress import load_record
+    from .render.verdictview import verdict_view
+    from .status import require_lab
+    from .trace import lab_of
+    require_root()
+    st = require_lab(lab)
+    model = lab_of(st)
+    src, dst = model.probe_src or "home", model.probe_dst or "target"
+    results = [run_diagnose(src, dst, st.lab, lang=lang)]
+    if results[0].reachable:
+        results.append(run_diagnose(src, dst, st.lab, tcp=22, lang=lang))
+    ok = all(d.reachable for d in results)
+    rec = load_record("exercise")
+    if rec and rec.lab == st.lab:
+        d = results[-1]
+        rec.log("check", passed=ok, cause=d.verdict.cause, stop=d.verdict.stop,
+                path=d.trace.inner_path("request"), story=d.trace.story)
+        if ok and not rec.finished:
+            import time
+            rec.finished = time.time()
+            rec.save()
+    if as_json:
+        print(json.dumps({"passed": ok, "checks": [d.to_json() for d in results]}, indent=2, ensure_ascii=False))
+    else:
+        for d in results:
+            out.print(verdict_view(d), highlight=False)
+        out.print("[bold green]PASS[/]" if ok else "[bold red]FAIL[/]")
+    raise typer.Exit(int(ExitStatus.OK if ok else ExitStatus.STOPPED))
+
+
+@app.command("report")
+@guarded
+def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report on this lesson's progress."),
+           html_file: Optional[str] = typer.Option(None, "--html", help="Write an HTML report here."),
+           md_file: Optional[str] = typer.Option(None, "--md", help="Write a Markdown report here.")):
+    """A self-contained record of a lesson or exercise: stages, verdicts, time, a picture."""
+    from .progress import load_record
+    from .report import html, markdown
+    rec = load_record("lesson", lesson) if lesson else load_record("exercise")
+    if rec is None:
+        raise UsageError("nothing to report yet: run 'wgtrace exercise' or 'wgtrace lesson' first.")
+    if html_file:
+        with open(html_file, "w", encoding="utf-8") as f:
+            f.write(html(rec))
+    if md_file:
+        with open(md_file, "w", encoding="utf-8") as f:
+            f.write(markdown(rec))
+    if not html_file and not md_file:
+        print(markdown(rec))
+
+
 @app.command("doctor")
 @guarded
 def doctor():

@@ -54,6 +54,26 @@ def find_fault(faults: list[Fault], name: str) -> Fault:
     raise UsageError(f"no fault {name!r}; 'wgtrace break --list' shows them.")
 
 
+def pick(faults: list[Fault], k: int, seed: int) -> list[Fault]:
+    """K faults for an exercise, the same for the same seed. Faults that need a special probe
+    (--size) are left out, and so is a second fault on the same node and subject (they would
+    overwrite each other: two changes to home's one peer)."""
+    import random
+    rng = random.Random(seed)
+    pool = [f for f in faults if not f.probe]
+    rng.shuffle(pool)
+    chosen, subjects = [], set()
+    for f in pool:
+        subj = {(node, cmd.split()[0] + (" " + cmd.split()[1] if cmd.startswith("wg") else "")) for node, cmd in f.inject}
+        if subjects & subj:
+            continue
+        chosen.append(f)
+        subjects |= subj
+        if len(chosen) == k:
+            break
+    return chosen
+
+
 def random_key() -> str:
     import base64
     import os

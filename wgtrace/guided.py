@@ -1,0 +1,205 @@
+"""Guided lab mode: the student types the stage's commands; the lab decides when it is done.
+
+A stage is passed when every item the lab file gives it holds in the kernel (stagecheck)
+and the probe stops where the lesson says it now stops (or gets through). What was typed
+is never compared with the document's text, so any correct command passes.
+This module is the engine; the CLI gives it a prompt. Output goes through ``say``.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+from typing import Callable
+
+from .build import advance, lab_up
+from .diagnose import Diagnosis, run_diagnose
+from .labfile import load_lab
+from .lesson import Lesson, matches
+from .node import NodeHandle
+from .progress import Record, load_record
+from .runtime import load_state
+from .stagecheck import stage_checks
+from .stages import stage_commands
+from .teardown import lab_down
+
+HELP = {
+    "en": "Type commands for the node in the prompt (or 'NODE# command'). Built-ins: show (the stage's "
+          "commands), hint (where the probe stops now and why), check, trace, @NODE (switch node), "
+          "back, reset, skip, status, help, quit.",
+    "zh": "在提示符显示的节点上输入命令(或写成 'NODE# 命令')。内置命令:show(本阶段的命令)、hint(探测包现在停在哪里、为什么)、"
+          "check、trace、@节点(切换节点)、back、reset、skip、status、help、quit。",
+}
+
+
+class GuidedLesson:
+    def __init__(self, lesson: Lesson, say: Callable[[str, str], None], restart: bool = False) -> None:
+        self.lesson = lesson
+        self.say = say                     # say(kind, text): kind in info|ok|bad|cmd|out
+        self.lab = load_lab(lesson.lab)
+        rec = None if restart else load_record("lesson", lesson.name)
+        self.rec = rec or Record("lesson", lesson.name, self.lab.name, lesson.lang)
+        self.rec.lang = lesson.lang
+        self.node = ""
+        self.done = False
+
+    # --- lab --------------------------------------------------------------------
+    def start(self) -> None:
+        st = load_state(self.lab.name)
+        want = self.rec.stage - 1
+        if st is None or not st.complete or st.stage != want:
+            if st is not None:
+                lab_down(self.lab.name)
+            lab_up(self.lab, max(want, 0))
+        self.rec.save()
+        self._enter_stage()
+
+    @property
+    def state(self):
+        return load_state(self.lab.name)
+
+    def handles(self) -> dict[str, NodeHandle]:
+        st = self.state
+        return {n: NodeHandle(st.lab, n, st.wg_impl) for n in st.nodes}
+
+    @property
+    def index(self) -> int:
+        return self.rec.stage
+
+    def _enter_stage(self) -> None:
+        if self.index >= len(self.lab.stages):
+            self.done = True
+            self.say("ok", "All stages passed." if self.lesson.lang == "en" else "全部阶段已完成。")
+            return
+        st = self.lesson.stages[self.index]
+        cmds = stage_commands(self.lab, self.index, self.state.keys)
+        self.node = cmds[0].node if cmds else self.lesson.src
+        self.say("info", f"[{self.index}/{len(self.lab.stages) - 1}] {st.name}: {st.goal}")
+
+    def prompt(self) -> str:
+        return f"[{self.lesson.stages[min(self.index, len(self.lesson.stages) - 1)].name}] {self.node}# "
+
+    # --- one line of input ------------------------------------------------------
+    def handle(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        word = line.split()[0]
+        if line.startswith("@"):
+            return self._switch(line[1:].strip())
+        builtin = getattr(self, f"cmd_{word}", None)
+        if builtin and len(line.split()) == 1:
+            self.rec.log(word)
+            return builtin()
+        node = self.node
+        if "# " in line and line.split("# ", 1)[0] in self.lab.nodes:   # pasted "bcc# ip route …"
+            node, line = line.split("# ", 1)
+        self.rec.log("command", node=node, command=line)
+        r = self.handles()[node].run(["sh", "-c", line], timeout=60)
+        for text, kind in ((r.stdout, "out"), (r.stderr, "bad")):
+            if text.strip():
+                self.say(kind, text.rstrip())
+        self._check(quiet=True)
+
+    def _switch(self, node: str) -> None:
+        if node in self.lab.nodes:
+            self.node = node
+        else:
+            self.say("bad", f"no node {node!r} (nodes: {', '.join(self.lab.nodes)})")
+
+    # --- built-ins ----------------------------------------------------------------
+    def cmd_help(self) -> None:
+        self.say("info", HELP.get(self.lesson.lang, HELP["en"]))
+
+    def cmd_show(self) -> None:
+        for c in stage_commands(self.lab, self.index, self.state.keys):
+            self.say("cmd", f"{c.node}# {c.text}")
+
+    def cmd_hint(self) -> None:
+        d = self._diagnose()
+        v = d.verdict
+        if d.reachable:
+            self.say("info", d.explanation)
+        else:
+            s = v.stop or {}
+            self.say("info", f"{v.cause}: {s.get('node')} {s.get('iface') or ''} ({s.get('direction')}). "
+                             f"{d.trace.story}")
+            self.say("info", d.explanation)
+        missing = [c for c in stage_checks(self.lab, self.index, self.handles(), self.state.keys) if not c.ok]
+        for c in missing:
+            self.say("info", ("still missing on " if self.lesson.lang == "en" else "尚未完成:") + f"{c.node}: {c.what}")
+
+    def cmd_check(self) -> None:
+        self._check(quiet=False)
+
+    def cmd_trace(self) -> None:
+        d = self._diagnose()
+        for h in d.trace.hops:
+            if h.layer == "inner":
+                self.say("out", f"{h.node:<15} {h.iface:<7} {h.dir:<3} {h.summary}")
+        self.say("info", d.trace.story)
+
+    def cmd_status(self) -> None:
+        passed = ", ".join(self.rec.passed) or "-"
+        self.say("info", f"stage {self.index}; passed: {passed}")
+
+    def cmd_skip(self) -> None:
+        """Let the lab type the stage's commands (the student watches)."""
+        advance(self.state, self.lab, self.index)
+        self._check(quiet=False)
+
+    def cmd_back(self) -> None:
+        self.rec.stage = max(1, self.index - 1)
+        self._rebuild()
+
+    def cmd_reset(self) -> None:
+        self._rebuild()
+
+    def cmd_quit(self) -> None:
+        self.done = True
+
+    cmd_exit = cmd_quit
+
+    def _rebuild(self) -> None:
+        lab_down(self.lab.name)
+        lab_up(self.lab, self.index - 1)
+        self.rec.save()
+        self._enter_stage()
+
+    # --- the goal -----------------------------------------------------------------
+    def _diagnose(self) -> Diagnosis:
+        d = run_diagnose(self.lesson.src, self.lesson.dst, self.lab.name, lang=self.lesson.lang)
+        self.rec.log("diagnosis", stage=self.index, cause=d.verdict.cause, stop=d.verdict.stop,
+                     path=d.trace.inner_path("request"), story=d.trace.story)
+        return d
+
+    def _check(self, quiet: bool) -> bool:
+        checks = stage_checks(self.lab, self.index, self.handles(), self.state.keys)
+        ok = [c for c in checks if c.ok]
+        if len(ok) < len(checks):
+            if not quiet:
+                for c in checks:
+                    self.say("ok" if c.ok else "bad", f"{'✔' if c.ok else '✘'} {c.node}: {c.what}")
+            else:
+                self.say("info", f"{len(ok)}/{len(checks)}")
+            return False
+        st = self.lesson.stages[self.index]
+        d = self._diagnose()
+        if not matches(st.expect, d.verdict.cause, d.verdict.stop):
+            self.say("bad", f"the configuration is in place, but the probe does not behave as this stage "
+                            f"expects ({d.verdict.cause}); try 'hint'.")
+            return False
+        state = self.state
+        state.stage, state.stage_name = self.index, self.lab.stages[self.index].name
+        state.save()
+        self.say("ok", ("✔ passed: " if self.lesson.lang == "en" else "✔ 通过:") + st.observe)
+        self.say("info", st.why)
+        first = self.rec.events[0]["t"] if self.rec.events else self.rec.started
+        prev = max([v["at"] for v in self.rec.passed.values()] or [first])
+        import time
+        self.rec.passed[st.name] = {"at": time.time(), "seconds": round(time.time() - prev, 1)}
+        self.rec.stage = self.index + 1
+        if self.rec.stage >= len(self.lab.stages):
+            self.rec.finished = time.time()
+        self.rec.save()
+        self._enter_stage()
+        return True
