@@ -84,7 +84,8 @@ class Probe:
 
     def _quotes_me(self, q: Pkt) -> bool:
         if self.kind == "icmp":
-            return q.proto == 1 and q.icmp_type == 8 and q.icmp_id == self.ident
+            # NAT may have changed the quoted id on the far side of a router; the destination stays.
+            return q.proto == 1 and q.icmp_type == 8 and (q.icmp_id == self.ident or q.dst == self.dst)
         if self.kind == "tcp":
             return q.proto == 6 and q.tcp_seq == self.nonce
         return q.proto == 17 and q.dport == self.port and q.dst == self.dst or \
