@@ -62,6 +62,10 @@ def _node(lab_state, node: str) -> "NodeHandle":
     return NodeHandle(lab_state.lab, node, lab_state.wg_impl)
 
 
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during lab up."""
+
+
 @lab_app.command("up")
 @guarded
 def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to a lab file."),
@@ -80,10 +84,22 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
         if index is None:
             names = ", ".join(f"{i} {s.name}" for i, s in enumerate(model.stages))
             raise LabFileError(f"lab {model.name!r} has no stage {stage!r} (stages: {names}).")
-    # Ctrl-C and SIGTERM both unwind through lab_up's cleanup.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both unwind through lab_up's cleanup. The handler also remembers the
+    # signal: Python drops an exception raised while it runs its fork hooks (every command run
+    # in a node forks), so each progress event raises it again. It raises a subclass of
+    # KeyboardInterrupt: one passing through exec() (dataclasses, imported mid-build) would
+    # otherwise make the interpreter die by SIGINT at exit instead of exiting 130.
+    interrupted: list[int] = []
+
+    def on_signal(signum, frame):
+        interrupted.append(signum)
+        raise _Interrupted()
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     with err.status("building…", spinner="dots") as status:
         def on_event(kind: str, data: dict) -> None:
+            if interrupted and kind != "cleanup":
+                raise _Interrupted()
             if kind == "stage":
                 status.update(f"stage {data['index']} {data['name']}: {data['title']}")
             elif kind == "phase":
@@ -323,15 +339,17 @@ def walk_cmd(lesson: str = typer.Argument("seed", help="Lesson to walk through (
 @guarded
 def lesson_cmd(lesson: str = typer.Argument("seed", help="Lesson to work through (lessons/)."),
                lang: str = typer.Option("en", "--lang", help="en or zh."),
-               restart: bool = typer.Option(False, "--restart", help="Forget saved progress and start over.")):
+               restart: bool = typer.Option(False, "--restart", help="Forget saved progress and start over."),
+               name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
     """Guided mode: type each stage's commands yourself; the lab checks when the stage holds."""
     from .guided import GuidedLesson
     from .lesson import load_lesson
     from .preflight import require_root
     require_root()
     styles = {"info": "", "ok": "bold green", "bad": "red", "cmd": "cyan", "out": "dim"}
-    g = GuidedLesson(load_lesson(lesson, lang), lambda k, t: out.print(t, style=styles.get(k, ""),
-                                                                     markup=False, highlight=False), restart)
+    # soft_wrap: commands are never broken across lines, so they can be copied and pasted
+    g = GuidedLesson(load_lesson(lesson, lang), lambda k, t: out.print(t, style=styles.get(k, ""), soft_wrap=True,
+                                                                     markup=False, highlight=False), restart, name)
     out.print(f"[bold]{g.lesson.title}[/]", highlight=False)
     g.start()
     g.cmd_help()
@@ -358,7 +376,8 @@ def lesson_cmd(lesson: str = typer.Argument("seed", help="Lesson to work through
 @guarded
 def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
              faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
-             lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build.")):
+             lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build."),
+             name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
     """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
     import random
     from .build import lab_up as up
@@ -367,7 +386,7 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
     from .preflight import require_root
     from .progress import Record
     require_root()
-    model = load_lab(lab)
+    model = load_lab(lab, rename=name)
     catalogue = load_faults(model.path)
     seed = seed if seed is not None else random.randrange(10000)
     chosen = pick(catalogue, faults, seed)
@@ -375,7 +394,7 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
         st = up(model)
     for f in chosen:
         inject(f, st)
-    rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen])
+    rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen], lab_file=model.path)
     rec.log("exercise", faults=[f.name for f in chosen])
     src, dst = model.probe_src or "home", model.probe_dst or "target"
     out.print(f"Exercise (seed {seed}): lab [cyan]{st.lab}[/] is up with {len(chosen)} fault(s). "

@@ -32,12 +32,15 @@ HELP = {
 
 
 class GuidedLesson:
-    def __init__(self, lesson: Lesson, say: Callable[[str, str], None], restart: bool = False) -> None:
+    def __init__(self, lesson: Lesson, say: Callable[[str, str], None], restart: bool = False,
+                 name: str | None = None) -> None:
         self.lesson = lesson
         self.say = say                     # say(kind, text): kind in info|ok|bad|cmd|out
-        self.lab = load_lab(lesson.lab)
+        self.lab = load_lab(lesson.lab, rename=name)
         rec = None if restart else load_record("lesson", lesson.name)
-        self.rec = rec or Record("lesson", lesson.name, self.lab.name, lesson.lang)
+        if rec is not None and rec.lab != self.lab.name:
+            rec = None
+        self.rec = rec or Record("lesson", lesson.name, self.lab.name, lesson.lang, lab_file=self.lab.path)
         self.rec.lang = lesson.lang
         self.node = ""
         self.done = False

@@ -30,7 +30,8 @@ class Job:
         self.out = tempfile.TemporaryFile()
         self.err = tempfile.TemporaryFile()
         self.input = input
-        self.proc = node.popen(argv, stdout=self.out, stderr=self.err,
+        # A session of its own: daemons it starts must outlive our terminal (no SIGHUP, no Ctrl-C).
+        self.proc = node.popen(argv, stdout=self.out, stderr=self.err, start_new_session=True,
                                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
 
     def wait(self, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -32,6 +32,7 @@ class Record:
     events: list = field(default_factory=list)    # {"t", "type", ...}
     faults: list = field(default_factory=list)    # exercise: injected fault names
     seed: int | None = None
+    lab_file: str = ""              # the lab file the lab was built from
 
     @property
     def path(self) -> Path:

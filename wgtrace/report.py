@@ -20,7 +20,7 @@ def _last_diagnosis(rec: Record) -> dict | None:
 
 
 def build_report(rec: Record) -> dict:
-    lab = load_lab(rec.lab)
+    lab = load_lab(rec.lab_file or "seed", rename=rec.lab)
     last = _last_diagnosis(rec)
     path_nodes, stop = [], None
     if last:
