@@ -85,10 +85,11 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
             names = ", ".join(f"{i} {s.name}" for i, s in enumerate(model.stages))
             raise LabFileError(f"lab {model.name!r} has no stage {stage!r} (stages: {names}).")
     # Ctrl-C and SIGTERM both unwind through lab_up's cleanup. The handler also remembers the
-    # signal: Python drops an exception raised while it runs its fork hooks (every command run
-    # in a node forks), so each progress event raises it again. It raises a subclass of
-    # KeyboardInterrupt: one passing through exec() (dataclasses, imported mid-build) would
-    # otherwise make the interpreter die by SIGINT at exit instead of exiting 130.
+    # signal: Python drops (and prints) an exception raised while it runs its fork hooks (every
+    # command run in a node forks), so that one is not printed and the next progress event
+    # raises it again. It raises a subclass of KeyboardInterrupt: one passing through exec()
+    # (dataclasses, imported mid-build) would otherwise make the interpreter die by SIGINT at
+    # exit instead of exiting 130.
     interrupted: list[int] = []
 
     def on_signal(signum, frame):
@@ -96,6 +97,8 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
         raise _Interrupted()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, _Interrupted) else hook(u)
     with err.status("building…", spinner="dots") as status:
         def on_event(kind: str, data: dict) -> None:
             if interrupted and kind != "cleanup":

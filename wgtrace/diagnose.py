@@ -73,7 +73,7 @@ def run_diagnose(src: str, dst: str, lab_name: str | None = None, tcp: int | Non
     handles = {n: NodeHandle(state.lab, n, state.wg_impl) for n in state.nodes}
     nodes = list(handles.values())
     facts = evidence.snapshot(nodes)
-    obs = observe(nodes, probe)
+    obs = observe(nodes, probe, skip_ifaces=lab.bridge_ports())
     evidence.finish(nodes, facts)
     res = assemble(lab, obs, src, dst)
     ctx = Context(lab, res, facts, _route_lookups(handles, res, lab), state.keys)

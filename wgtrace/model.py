@@ -134,6 +134,14 @@ class Lab:
                 names.append(name)
         return names
 
+    def bridge_ports(self) -> dict[str, set[str]]:
+        """node -> its interfaces that are ports of a bridge (the bridge shows their traffic)."""
+        ports: dict[str, set[str]] = {}
+        for link in self.links:
+            if link.bridge:
+                ports.setdefault(link.a.node, set()).add(link.a.iface)
+        return ports
+
     def address_owner(self, ip: str) -> tuple[str, str] | None:
         """(node, iface) that holds this address in the final stage."""
         for n in self.nodes.values():

@@ -96,13 +96,17 @@ class NodeHandle:
     # --- netlink and sockets inside the node ------------------------------------------
     @contextlib.contextmanager
     def inside(self) -> Iterator[None]:
-        """Switch this thread into the node's network namespace (for opening sockets)."""
-        from pyroute2 import netns
-        netns.pushns(self.netns)
+        """Switch this thread into the node's network namespace (for opening sockets); sockets
+        opened here stay in the node. Done with setns(2) directly: no netlink library needed."""
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
-            yield
+            nsexec.setns(self.netns_path, nsexec.CLONE_NEWNET)
+            try:
+                yield
+            finally:
+                nsexec.setns_fd(home, nsexec.CLONE_NEWNET)
         finally:
-            netns.popns()
+            os.close(home)
 
     @contextlib.contextmanager
     def iproute(self):

@@ -36,11 +36,18 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int) -> None
 
 
 def setns(path: str, nstype: int) -> None:
-    fd = os.open(path, os.O_RDONLY)
     try:
-        _check(_libc.setns(fd, nstype), f"setns {path}")
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise OSError(2, f"no namespace {path}") from None
+    try:
+        setns_fd(fd, nstype)
     finally:
         os.close(fd)
+
+
+def setns_fd(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def enter_node(netns_path: str, run_dir: str | None, home_dir: str | None,

@@ -50,52 +50,60 @@ class Observation:
 class _Sniffer:
     sock: socket.socket
     node: str
-    iface: str
-    hatype: int
+    skip: set[str]             # interfaces not to record (lo, bridge ports)
 
 
-def _open_sniffers(nodes: list[NodeHandle]) -> tuple[list[_Sniffer], dict[str, list[str]]]:
+def _open_sniffers(nodes: list[NodeHandle], skip_ifaces: dict[str, set[str]]
+                   ) -> tuple[list[_Sniffer], dict[str, list[str]]]:
+    """One unbound AF_PACKET socket per node sees every interface of that node (the kernel
+    names the interface of each frame). Per-interface sockets would cost a synchronize_net()
+    each on bind and on close: ~7 ms apiece, most of a trace's time."""
     sniffers, ifaces = [], {}
     for h in nodes:
-        with h.iproute() as ipr:
-            links = ipr.get_links()
-        names = []
-        for l in links:
-            name = l.get_attr("IFLA_IFNAME")
-            # Bridge ports repeat what the bridge itself shows at L3; lo is never on the path.
-            if name == "lo" or l.get_attr("IFLA_MASTER"):
-                continue
-            with h.inside():
-                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            s.bind((name, ETH_P_ALL))
-            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            s.setblocking(False)
-            sniffers.append(_Sniffer(s, h.name, name, l["ifi_type"]))
-            names.append(name)
-        ifaces[h.name] = names
+        with h.inside():
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            names = [n for _, n in socket.if_nameindex()]
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        s.setblocking(False)
+        skip = {"lo"} | skip_ifaces.get(h.name, set())
+        sniffers.append(_Sniffer(s, h.name, skip))
+        ifaces[h.name] = [n for n in names if n not in skip]
     return sniffers, ifaces
 
 
 def _route_get(h: NodeHandle, dst: str) -> tuple[dict, str]:
-    """The source node's own route lookup for the probe: (route facts, error text)."""
-    try:
-        with h.iproute() as ipr:
-            r = ipr.route("get", dst=dst)[0]
-            oif = r.get_attr("RTA_OIF")
-            dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else None
-        return {"dev": dev, "via": r.get_attr("RTA_GATEWAY"), "src": r.get_attr("RTA_PREFSRC")}, ""
-    except Exception as e:           # pyroute2 raises NetlinkError(errno)
-        code = getattr(e, "code", 0)
-        return {}, os.strerror(code) if code else str(e)
+    """The source node's own route lookup for the probe: (facts, error text). The kernel picks the
+    source address for a connected UDP socket; the route itself is read from /proc/net/route."""
+    with h.inside():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.connect((dst, 9))
+            src = s.getsockname()[0]
+        except OSError as e:
+            return {}, os.strerror(e.errno or errno.EHOSTUNREACH)
+        finally:
+            s.close()
+        with open("/proc/thread-self/net/route") as f:
+            table = f.read().splitlines()[1:]
+    best = None
+    d = struct.unpack("<I", socket.inet_aton(dst))[0]
+    for line in table:
+        f = line.split()
+        dev, net, gw, mask = f[0], int(f[1], 16), int(f[2], 16), int(f[7], 16)
+        if d & mask == net and (best is None or mask.bit_count() > best[0]):
+            best = (mask.bit_count(), dev, gw)
+    via = socket.inet_ntoa(struct.pack("<I", best[2])) if best and best[2] else None
+    return {"dev": best[1] if best else None, "via": via, "src": src}, ""
 
 
-def observe(nodes: list[NodeHandle], probe: Probe, quiet: float = 0.3, timeout: float = 3.0,
-            keep_raw: bool = False) -> Observation:
+def observe(nodes: list[NodeHandle], probe: Probe, quiet: float = 0.25, timeout: float = 3.0,
+            keep_raw: bool = False, skip_ifaces: dict[str, set[str]] | None = None) -> Observation:
+    """``skip_ifaces``: per node, interfaces not to record (bridge ports: the bridge shows it)."""
     src = next(h for h in nodes if h.name == probe.src_node)
     obs = Observation(probe)
     obs.route, err = _route_get(src, probe.dst)
-    sniffers, obs.ifaces = _open_sniffers(nodes)
+    sniffers, obs.ifaces = _open_sniffers(nodes, skip_ifaces or {})
     try:
         if err:
             obs.send_error, obs.ended = err, "send-error"
@@ -121,56 +129,66 @@ def observe(nodes: list[NodeHandle], probe: Probe, quiet: float = 0.3, timeout: 
 
 def _loop(sniffers: list[_Sniffer], obs: Observation, quiet: float, timeout: float,
           keep_raw: bool) -> None:
-    probe = obs.probe
     by_fd = {s.sock.fileno(): s for s in sniffers}
     poller = select.poll()
     for fd in by_fd:
         poller.register(fd, select.POLLIN)
     start = last_move = time.monotonic()
-    handshake_grace = False
-    while True:
-        now = time.monotonic()
-        if now - start > timeout:
-            obs.ended = "timeout"
-            return
-        if now - last_move > quiet:
-            obs.ended = "quiet"
-            return
-        for fd, _ in poller.poll(20):
-            sn = by_fd[fd]
-            while True:
-                try:
-                    frame, anc, _, addr = sn.sock.recvmsg(65535, 64)
-                except BlockingIOError:
-                    break
-                except OSError:      # the interface went down under us: nothing more to read there
+    state = {"handshake_grace": False, "last_move": last_move, "done": ""}
+    try:
+        while True:
+            now = time.monotonic()
+            if now - start > timeout:
+                obs.ended = "timeout"
+                return
+            if now - state["last_move"] > quiet:
+                obs.ended = "quiet"
+                return
+            for fd, _ in poller.poll(20):
+                if not _drain(by_fd[fd], obs, keep_raw, state, quiet):
                     poller.unregister(fd)
-                    break
-                ip = ip_payload(frame, sn.hatype)
-                if ip is None:
-                    continue
-                p = parse_ip(ip)
-                if p is None:
-                    continue
-                role = probe.role(p)
-                if role is None and not p.wg_type:
-                    continue
-                ts = time.time()
-                for level, typ, cdata in anc:
-                    if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
-                        sec, nsec = struct.unpack("qq", cdata[:16])
-                        ts = sec + nsec / 1e9
-                direction = "out" if addr[2] == PACKET_OUTGOING else "in"
-                obs.captures.append(Capture(ts, sn.node, sn.iface, direction, p,
-                                            frame if keep_raw else b"",
-                                            101 if sn.hatype == 65534 else 1))
-                if role is not None or (p.wg_type == 4 and p.wg_len > 32):
-                    last_move = time.monotonic()
-                elif p.wg_type == 1 and not handshake_grace:
-                    # A handshake is under way; data waits for it, so give it time once.
-                    handshake_grace = True
-                    last_move = time.monotonic() + quiet
-                if sn.node == probe.src_node and direction == "in" and role in ("reply", "error"):
-                    if role == "reply" or p.dst == probe.src_ip:
-                        obs.ended = role
-                        return
+                if state["done"]:
+                    obs.ended = state["done"]
+                    return
+    finally:
+        # Frames of other nodes may still wait in their sockets' queues: read them all.
+        for sn in sniffers:
+            _drain(sn, obs, keep_raw, state, quiet)
+
+
+def _drain(sn: _Sniffer, obs: Observation, keep_raw: bool, state: dict, quiet: float) -> bool:
+    """Read every queued frame of one node; False if the socket is no longer usable."""
+    probe = obs.probe
+    while True:
+        try:
+            frame, anc, _, addr = sn.sock.recvmsg(65535, 64)
+        except BlockingIOError:
+            return True
+        except OSError:          # e.g. the interface went down under us
+            return False
+        if addr[0] in sn.skip:
+            continue
+        ip = ip_payload(frame, addr[3])
+        p = parse_ip(ip) if ip is not None else None
+        if p is None:
+            continue
+        role = probe.role(p)
+        if role is None and not p.wg_type:
+            continue
+        ts = time.time()
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", cdata[:16])
+                ts = sec + nsec / 1e9
+        direction = "out" if addr[2] == PACKET_OUTGOING else "in"
+        obs.captures.append(Capture(ts, sn.node, addr[0], direction, p, frame if keep_raw else b"",
+                                    101 if addr[3] == 65534 else 1))
+        if role is not None or (p.wg_type == 4 and p.wg_len > 32):
+            state["last_move"] = time.monotonic()
+        elif p.wg_type == 1 and not state["handshake_grace"]:
+            # A handshake is under way; data waits for it, so give it time once.
+            state["handshake_grace"] = True
+            state["last_move"] = time.monotonic() + quiet
+        if sn.node == probe.src_node and direction == "in" and role in ("reply", "error"):
+            if role == "reply" or p.dst == probe.src_ip:
+                state["done"] = state["done"] or role

@@ -51,12 +51,13 @@ def make_probe(lab: Lab, src: str, dst: str, tcp: int | None = None, udp: int | 
 
 def run_trace(src: str, dst: str, lab_name: str | None = None, tcp: int | None = None,
               udp: int | None = None, size: int | None = None, keep_raw: bool = False,
-              quiet: float = 0.3, timeout: float = 3.0) -> tuple[TraceResult, object]:
+              quiet: float = 0.25, timeout: float = 3.0) -> tuple[TraceResult, object]:
     """Trace on a running lab; returns the result and the raw observation (for pcap)."""
     from .observe import observe
     state = require_lab(lab_name)
     lab = lab_of(state)
     probe = make_probe(lab, src, dst, tcp, udp, size)
     nodes = [NodeHandle(state.lab, n, state.wg_impl) for n in state.nodes]
-    obs = observe(nodes, probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw)
+    obs = observe(nodes, probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw,
+                  skip_ifaces=lab.bridge_ports())
     return assemble(lab, obs, src, dst), obs
