@@ -213,8 +213,8 @@ def _route_missing(ctx: Context) -> Verdict | None:
                 specific = ctx.routes.get((h.node, "match", h.dst))
                 v.fix = _route_fix(ctx, h.node, h.dst, replace=specific)
                 return v
-            if phase == "request" and h.node == res.src and (not wg or wg not in ctx.facts[h.node].links) \
-                    and behind_tunnel(ctx, h.dst):
+            if phase == "request" and h.node == res.src and h.iface != wg \
+                    and (not wg or wg not in ctx.facts[h.node].links) and behind_tunnel(ctx, h.dst):
                 v = Verdict("route-missing", _stop(h.node, h.iface, phase),
                             params={"node": h.node, "iface": h.iface, "dst": h.dst, "wg": "wg0"})
                 v.add(h.node, "capture", f"{h.summary} left by {h.iface}: {h.node} has no WireGuard interface yet")
