@@ -206,4 +206,6 @@ def story(res: TraceResult) -> str:
     if res.last_seen is None:
         return res.expected_next
     phase = "the reply" if res.stop_phase == "reply" else "the request"
+    if res.expected_next.startswith("its "):
+        return f"{phase}'s {res.expected_next[4:]}."
     return f"{phase} was {res.expected_next}."

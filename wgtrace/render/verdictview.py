@@ -4,6 +4,8 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
+from ..explain import story
+
 from ..diagnose import Diagnosis, FixStep
 
 HEAD = {"en": ("where", "why", "evidence", "fix", "no fix known"),
@@ -23,7 +25,7 @@ def verdict_view(d: Diagnosis) -> Group:
     lines.append(Text.assemble(("stopped ", "bold red"), (v.cause, "bold yellow"), "  ",
                                f"{t.src} -> {t.dst} ({t.probe['dst_ip']})"))
     lines.append(Text.assemble((f"  {where}: ", "bold"), f"{s.get('node')} {s.get('iface') or ''} ({s.get('direction')})"))
-    lines.append(Text(f"  {t.story}", "dim"))
+    lines.append(Text(f"  {story(t, d.lang)}", "dim"))
     lines.append(Text.assemble((f"  {why}: ", "bold"), d.explanation))
     lines.append(Text(f"  {ev}:", style="bold"))
     for e in v.evidence:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from ..explain import story
+
 from ..lesson import Lesson
 
 WORDS = {
@@ -55,12 +57,12 @@ class WalkView:
             self.c.print(Text(f"    {h.iface:<7} {'out' if h.dir == 'out' else 'in ':<3}  {h.summary}",
                               "green" if h.role == "reply" else ""), highlight=False)
         if d.reachable:
-            self.c.print(Text.assemble(("  ✔ ", "bold green"), (w["reachable"], "bold green"), f": {t.story}"))
+            self.c.print(Text.assemble(("  ✔ ", "bold green"), (w["reachable"], "bold green"), f": {story(t, self.lesson.lang)}"))
         else:
             s = d.verdict.stop or {}
             self.c.print(Text.assemble(("  ✘ ", "bold red"), f"{w['stops']}: ", (d.verdict.cause, "bold yellow"),
                                        f"  {s.get('node')} {s.get('iface') or ''} ({s.get('direction')})"))
-            self.c.print(Text(f"    {t.story}", "dim"))
+            self.c.print(Text(f"    {story(t, self.lesson.lang)}", "dim"))
         self.c.print(Text.assemble((f"{w['why']}: ", "bold"), st.observe + " " + st.why))
         if st.note:
             self.c.print(Text.assemble((f"{w['note']}: ", "bold"), st.note.strip()))
