@@ -110,6 +110,7 @@ def observe(nodes: list[NodeHandle], probe: Probe, quiet: float = 0.25, timeout:
             return obs
         probe.src_ip = obs.route.get("src") or ""
         data = probe.build()
+        _wait_for_timestamps(src, next(s for s in sniffers if s.node == src.name))
         with src.inside():
             tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
         try:
@@ -125,6 +126,39 @@ def observe(nodes: list[NodeHandle], probe: Probe, quiet: float = 0.25, timeout:
     finally:
         for s in sniffers:
             s.sock.close()
+
+
+def _wait_for_timestamps(node: NodeHandle, sn: _Sniffer, limit: float = 0.5) -> None:
+    """Wait until the kernel stamps frames as they pass, not when we read them.
+
+    The first socket asking for timestamps turns them on through deferred work; until it has
+    run, frames are stamped at recvmsg() time and hops on different nodes would sort wrongly.
+    Test it: send a datagram over the node's lo, read it 2 ms later, and look at its stamp."""
+    mark = b"wgtrace-timestamp-check"
+    deadline = time.monotonic() + limit
+    with node.inside():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        while time.monotonic() < deadline:
+            sent = time.time()
+            u.sendto(mark, ("127.0.0.1", 9))
+            time.sleep(0.002)
+            ok = False
+            while True:
+                try:
+                    frame, anc, _, addr = sn.sock.recvmsg(65535, 64)
+                except BlockingIOError:
+                    break
+                if addr[0] != "lo" or not frame.endswith(mark):
+                    continue
+                for level, typ, cdata in anc:
+                    if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
+                        sec, nsec = struct.unpack("qq", cdata[:16])
+                        ok = ok or (sec + nsec / 1e9) < sent + 0.001
+            if ok:
+                return
+    finally:
+        u.close()
 
 
 def _loop(sniffers: list[_Sniffer], obs: Observation, quiet: float, timeout: float,
