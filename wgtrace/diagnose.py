@@ -76,6 +76,13 @@ def run_diagnose(src: str, dst: str, lab_name: str | None = None, tcp: int | Non
     obs = observe(nodes, probe, skip_ifaces=lab.bridge_ports())
     evidence.finish(nodes, facts)
     res = assemble(lab, obs, src, dst)
+    # The probe's flow as connection tracking saw it, on the nodes that translate addresses.
+    first = next((h for h in res.hops if h.role == "request" and h.layer == "inner"), None)
+    if first:
+        for name, f in facts.items():
+            if any(c.table == "nat" and c.target in ("MASQUERADE", "SNAT") for c in f.rules) and \
+                    any(h.node == name for h in res.hops if h.layer == "inner"):
+                f.conntrack = evidence.conntrack_lines(handles[name], first.src, first.dst)
     ctx = Context(lab, res, facts, _route_lookups(handles, res, lab), state.keys)
     v = decide(ctx)
     return Diagnosis(res, v, explain(v.cause, v.params, lang), lang, time.monotonic() - t0)

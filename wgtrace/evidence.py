@@ -55,6 +55,7 @@ class NodeFacts:
     rules: dict[Counter, int] = field(default_factory=dict)     # counters before the probe
     hits: list[tuple[Counter, int]] = field(default_factory=list)   # what moved during the probe
     rules_text: str = ""
+    conntrack: list[str] = field(default_factory=list)   # entries for the probe's flow, in words
 
 
 def _iptables(h: NodeHandle) -> str:
@@ -139,3 +140,36 @@ def matching_route(h: NodeHandle, ip: str) -> str | None:
             if a in net and (best is None or net.prefixlen > best.prefixlen):
                 best = net
     return str(best) if best else None
+
+
+def conntrack_lines(h: NodeHandle, src: str, dst: str) -> list[str]:
+    """Connection tracking entries of the node for packets src -> dst, in words (pyroute2)."""
+    from pyroute2 import Conntrack
+
+    def nla(attrs) -> dict:          # netlink attributes come as (name, value[, flags]) tuples
+        return {a[0]: a[1] for a in attrs}
+
+    def tup(attrs, key):
+        ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
+        return ip.get("CTA_IP_V4_SRC"), ip.get("CTA_IP_V4_DST")
+    out = []
+    with h.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
+        ct = Conntrack()
+        try:
+            entries = list(ct.dump())
+        except Exception:     # no conntrack in this kernel: no evidence, not an error
+            entries = []
+        finally:
+            ct.close()
+    try:
+        for e in entries:
+            attrs = e["attrs"]
+            o_src, o_dst = tup(attrs, "CTA_TUPLE_ORIG")
+            if (o_src, o_dst) != (src, dst):
+                continue
+            r_src, r_dst = tup(attrs, "CTA_TUPLE_REPLY")
+            nat = "source NAT: replies come back to " + r_dst if r_dst != o_src else "no address translation"
+            out.append(f"{o_src} > {o_dst}, reply {r_src} > {r_dst} ({nat})")
+    except (KeyError, TypeError):
+        pass
+    return out[-3:]

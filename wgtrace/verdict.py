@@ -254,6 +254,8 @@ def _nat_missing(ctx: Context) -> Verdict | None:
     masq = [c for c in ctx.facts[fwd.node].rules if c.table == "nat" and c.target in ("MASQUERADE", "SNAT")]
     v.add(fwd.node, "nat", "no MASQUERADE/SNAT rule in POSTROUTING" if not masq
           else "NAT rules present but none matched: " + "; ".join(c.rule for c in masq))
+    for line in ctx.facts[fwd.node].conntrack:
+        v.add(fwd.node, "conntrack", line)
     v.fix = [{"node": fwd.node, "command": f"iptables -t nat -A POSTROUTING -s {vpn} -o {fwd.iface} -j MASQUERADE"}]
     return v
 
@@ -500,6 +502,9 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
         v.add(node, "capture", seen)
         v.add(node, "iptables", f"FORWARD {c.rule} matched {n} packet(s) during the probe")
         v.add(node, "route", f"ip route get {dst} from {h.src} iif {h.iface}: dev {out}")
+        if phase == "reply":
+            for line in f.conntrack:
+                v.add(node, "conntrack", line)
         if c.rule.startswith("policy"):
             rule = f"-A FORWARD -i {h.iface} -j ACCEPT" if h.iface == ctx.wg_iface(node) or not out \
                 else f"-A FORWARD -i {h.iface} -o {out} -j ACCEPT"
