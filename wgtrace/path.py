@@ -201,6 +201,9 @@ def expected_after(lab: Lab, h: Hop) -> str:
 
 
 def story(res: TraceResult) -> str:
+    if res.reachable and res.probe.get("kind") == "udp":
+        return (f"{res.dst} answered with ICMP port unreachable (nothing listens on UDP port "
+                f"{res.probe.get('port')}): the path works both ways.")
     if res.reachable:
         return f"{res.dst} answered: the reply came back to {res.src}."
     if res.last_seen is None:

@@ -150,3 +150,27 @@ def test_mtu_probe_is_refused_with_an_icmp_error(lab_factory):
     res, _ = run_trace("home", "target", lab.name, size=1400)
     assert not res.reachable
     assert any("need to frag (mtu 1280)" in e.summary for e in res.errors)
+
+
+def test_udp_probe_reaches_target_and_port_unreachable_counts(seed_lab):
+    res, _ = run_trace("home", "target", seed_lab.name, udp=53)
+    assert res.reachable and "port unreachable" in res.story
+    assert _inner(res, node="target", iface="ens192", dir="in", role="request")
+
+
+def test_shell_on_a_node_runs_the_documents_commands(seed_lab):
+    pexpect = pytest.importorskip("pexpect")
+    import sys
+    c = pexpect.spawn(sys.executable, ["-m", "wgtrace", "shell", "bcc", "--lab", seed_lab.name],
+                      encoding="utf-8", timeout=20, dimensions=(40, 200))
+    try:
+        prompt = rf"\[{seed_lab.name}\] bcc:.*# "
+        c.expect(prompt)
+        c.sendline("wg show wg0 listen-port; hostname; iptables -S FORWARD | head -1")
+        c.expect(prompt)
+        assert "38371" in c.before and "bcc" in c.before and "-P FORWARD DROP" in c.before
+        c.sendline("exit 3")
+        c.expect(pexpect.EOF)
+    finally:
+        c.close()
+    assert c.exitstatus == 3
