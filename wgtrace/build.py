@@ -58,30 +58,32 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
 
 
 def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_timeout: float) -> None:
-    from pyroute2 import netns
+    from .nsexec import create_netns
 
     nodes = {n: NodeHandle(lab.name, n, state.wg_impl) for n in lab.nodes}
     on_event("phase", {"text": "namespaces"})
+    state.netns = [h.netns for h in nodes.values()]
+    state.save()                          # recorded before they exist: a crash can't orphan them
+    create_netns([h.netns_path for h in nodes.values()])
     for name, h in nodes.items():
-        state.netns.append(h.netns)
-        state.save()                      # recorded before it exists: a crash can't orphan it
-        netns.create(h.netns)
         for sub in ("run", "home"):
             (h.dir / sub).mkdir(parents=True)
         (h.dir / "home").chmod(0o700)
-        with h.iproute() as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-
-    on_event("phase", {"text": "links"})
-    _links(lab, nodes)
     on_event("phase", {"text": "keys"})
     state.keys = _keys(lab, nodes)
     state.save()
 
+    on_event("phase", {"text": "links"})
+    for h in nodes.values():
+        with h.iproute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    _links(lab, nodes)
     on_event("phase", {"text": "services"})
-    _services(lab, nodes)
+    starting = _services(lab, nodes)
     on_event("stage", {"index": stage, "name": lab.stages[stage].name, "title": lab.stages[stage].title})
     apply_stages(lab, nodes, range(0, stage + 1), state.keys)
+    for job in starting:
+        job.wait()
     state.stage, state.stage_name = stage, lab.stages[stage].name
     state.save()
     if has_peers(lab, stage):
@@ -119,21 +121,22 @@ def _links(lab: Lab, nodes: dict[str, NodeHandle]) -> None:
 
 
 def _keys(lab: Lab, nodes: dict[str, NodeHandle]) -> dict[str, str]:
-    """A fresh key pair per WireGuard node, left in its home as ./private and ./public."""
+    """A fresh key pair per WireGuard node, left in its home as ./private and ./public
+    (made with ``wg genkey``, all nodes at once)."""
     import subprocess
     wg = which("wg")
-    keys = {}
+    jobs = {}
     for name, n in lab.nodes.items():
-        if not n.wireguard:
-            continue
-        priv = subprocess.run([wg, "genkey"], capture_output=True, text=True, check=True).stdout
-        pub = subprocess.run([wg, "pubkey"], input=priv, capture_output=True, text=True, check=True).stdout
-        home = nodes[name].dir / "home"
-        fd = os.open(home / "private", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(priv)
-        (home / "public").write_text(pub)
-        keys[name] = pub.strip()
+        if n.wireguard:
+            home = nodes[name].dir / "home"
+            jobs[name] = subprocess.Popen(
+                ["sh", "-c", f"umask 077; {wg} genkey > private && {wg} pubkey < private > public"],
+                cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    keys = {}
+    for name, job in jobs.items():
+        if job.wait() != 0:
+            raise BuildError(f"wg genkey failed for {name}: {job.stderr.read().decode().strip()}")
+        keys[name] = (nodes[name].dir / "home" / "public").read_text().strip()
     return keys
 
 
@@ -147,23 +150,28 @@ TCP_LISTENER = (
     "    c,_=s.accept(); c.sendall(b'SSH-2.0-wgtrace-listener\\r\\n'); c.close()\n")
 
 
-def _services(lab: Lab, nodes: dict[str, NodeHandle]) -> None:
+def _services(lab: Lab, nodes: dict[str, NodeHandle]) -> list:
+    """Start each node's services; returns the jobs still starting (wait for them later)."""
+    import shlex
     import subprocess
     import sys
+    jobs = []
+    sshd = which("sshd")
     for name, n in lab.nodes.items():
         for svc in n.services:
             h = nodes[name]
-            sshd = which("sshd")
             if svc.kind == "ssh" and sshd:
                 (h.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
-                r = h.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/root/ssh_host_ed25519_key"])
-                if r.returncode == 0:
-                    r = h.run([sshd, *SSH_ARGS, "-p", str(svc.port)])
-                if r.returncode == 0:
-                    continue
-            # No sshd here: a plain listener answers on the port instead.
-            h.popen([sys.executable, "-c", TCP_LISTENER, str(svc.port)], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                args = " ".join(shlex.quote(a) for a in [*SSH_ARGS, "-p", str(svc.port)])
+                # a real sshd where installed; else a plain listener answers on the port
+                script = (f"ssh-keygen -q -t ed25519 -N '' -f /root/ssh_host_ed25519_key && {sshd} {args} || "
+                          f"exec {shlex.quote(sys.executable)} -c {shlex.quote(TCP_LISTENER)} {svc.port} "
+                          f"</dev/null >/dev/null 2>&1 &")
+                jobs.append(h.start(script))
+            else:
+                h.popen([sys.executable, "-c", TCP_LISTENER, str(svc.port)], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return jobs
 
 
 def apply_stage(lab: Lab, nodes: dict[str, NodeHandle], index: int, keys: dict[str, str]) -> None:

@@ -33,7 +33,7 @@ def find_lab(name_or_path: str) -> Path:
 
 
 def available_labs() -> list[str]:
-    return sorted(p.stem for p in LABS_DIR.glob("*.toml"))
+    return sorted(p.stem for p in LABS_DIR.glob("*.toml") if not p.name.endswith(".faults.toml"))
 
 
 def load_lab(name_or_path: str, rename: str | None = None) -> Lab:
