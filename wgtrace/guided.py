@@ -23,10 +23,12 @@ from .stages import stage_commands
 from .teardown import lab_down
 
 HELP = {
-    "en": "Type commands for the node in the prompt (or 'NODE# command'). Built-ins: show (the stage's "
-          "commands), hint (where the probe stops now and why), check, trace, @NODE (switch node), "
-          "back, reset, skip, status, help, quit.",
-    "zh": "在提示符显示的节点上输入命令(或写成 'NODE# 命令')。内置命令:show(本阶段的命令)、hint(探测包现在停在哪里、为什么)、"
+    "en": "Type commands for the node in the prompt (or 'NODE# command'), or type them in "
+          "'wgtrace shell NODE' in another terminal and press Enter here to check. Built-ins: show (the "
+          "stage's commands), hint (where the probe stops now and why), check, trace, @NODE (switch "
+          "node), back, reset, skip, status, help, quit.",
+    "zh": "在提示符显示的节点上输入命令(或写成 'NODE# 命令'),也可以在另一个终端的 'wgtrace shell NODE' 里输入,"
+          "然后在这里按回车检查。内置命令:show(本阶段的命令)、hint(探测包现在停在哪里、为什么)、"
           "check、trace、@节点(切换节点)、back、reset、skip、status、help、quit。",
 }
 
@@ -85,6 +87,8 @@ class GuidedLesson:
     def handle(self, line: str) -> None:
         line = line.strip()
         if not line:
+            # Enter alone: check, for a student who typed the commands in `wgtrace shell` elsewhere
+            self._check(quiet=False)
             return
         word = line.split()[0]
         if line.startswith("@"):

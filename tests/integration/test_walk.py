@@ -110,3 +110,18 @@ def test_exercise_fixed_seed_solved_by_the_diagnosis_then_check_passes(lab_facto
     text = md.read_text()
     assert "exercise seed 7, 3 fault(s)" in text and "data:image/svg+xml;base64," in text
     assert "<svg" in html.read_text()
+
+
+def test_guided_stage_typed_in_another_shell_passes_on_enter(lab_factory, tmp_path, monkeypatch):
+    from wgtrace.guided import GuidedLesson
+    from wgtrace.stages import stage_commands
+    monkeypatch.setenv("WGTRACE_STATE_DIR", str(tmp_path))
+    said = []
+    g = GuidedLesson(load_lesson("seed", "en"), lambda k, t: said.append((k, t)), True,
+                     lab_factory.fresh_name())
+    g.start()
+    assert g.index == 1
+    for c in stage_commands(g.lab, 1, g.state.keys):     # as if typed in `wgtrace shell NODE`
+        assert g.handles()[c.node].run(["sh", "-c", c.text]).returncode == 0
+    g.handle("")                                        # Enter at the lesson prompt: check
+    assert g.index == 2 and "wg0" in g.rec.passed
