@@ -170,6 +170,21 @@ def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file.")):
             out.print(f"     [cyan]{c.node}#[/] {c.text}", highlight=False)
 
 
+@lab_app.command("export")
+@guarded
+def lab_export(directory: str = typer.Argument(..., help="Where to write <node>-wg0.conf files."),
+               lab: Optional[str] = typer.Option(None, "--lab", "-l")):
+    """Write what the lab built as wg-quick files, one per WireGuard node."""
+    from .export import export_all
+    from .preflight import require_root
+    from .status import require_lab
+    from .trace import lab_of
+    require_root()
+    st = require_lab(lab)
+    for path in export_all(lab_of(st), st, directory):
+        err.print(f"wrote {path}")
+
+
 @lab_app.command("exec", context_settings={"allow_interspersed_args": False})
 @guarded
 def lab_exec(node: str = typer.Argument(..., help="Node to run in."),

@@ -175,3 +175,19 @@ def test_every_stage_builds(lab_factory, stage):
     assert len(dump) == (1 if stage >= 1 else 0)
     if dump:
         assert len(dump[0].peers) == (2 if stage >= 2 else 0)
+
+
+def test_export_wg_quick_files_that_wg_quick_reads(seed_lab, cli, tmp_path):
+    import shutil
+    import subprocess
+    r = cli("lab", "export", str(tmp_path), "--lab", seed_lab.name)
+    assert r.returncode == 0, r.stderr
+    files = sorted(p.name for p in tmp_path.glob("*.conf"))
+    assert files == ["bcc-wg0.conf", "company-wg0.conf", "home-wg0.conf"]
+    home = (tmp_path / "home-wg0.conf").read_text()
+    assert "AllowedIPs = 192.168.2.0/24, 10.10.13.0/24" in home and "Endpoint = 203.0.113.13:38371" in home
+    assert seed_lab.state.keys["bcc"] in home
+    if shutil.which("wg-quick"):
+        for f in tmp_path.glob("*.conf"):
+            out = subprocess.run(["wg-quick", "strip", str(f)], capture_output=True, text=True)
+            assert out.returncode == 0 and "PrivateKey" in out.stdout, out.stderr
