@@ -43,7 +43,7 @@ def _route_lookups(nodes: dict[str, NodeHandle], res: TraceResult, lab) -> dict:
     routes: dict[tuple, dict] = {}
     want: set[tuple] = {(res.src, res.probe["dst_ip"], None, None)}
     for h in res.hops:
-        if h.layer != "inner" or h.role not in ("request", "reply"):
+        if h.role not in ("request", "reply"):
             continue
         want.add((h.node, h.dst, None, None))
         want.add((h.node, h.src, None, None))
@@ -83,7 +83,7 @@ def run_diagnose(src: str, dst: str, lab_name: str | None = None, tcp: int | Non
             if any(c.table == "nat" and c.target in ("MASQUERADE", "SNAT") for c in f.rules) and \
                     any(h.node == name for h in res.hops if h.layer == "inner"):
                 f.conntrack = evidence.conntrack_lines(handles[name], first.src, first.dst)
-    ctx = Context(lab, res, facts, _route_lookups(handles, res, lab), state.keys)
+    ctx = Context(lab, res, facts, _route_lookups(handles, res, lab), state.keys, time.time())
     v = decide(ctx)
     return Diagnosis(res, v, explain(v.cause, v.params, lang), lang, time.monotonic() - t0)
 

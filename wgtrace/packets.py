@@ -102,15 +102,16 @@ def _wireguard(p: Pkt) -> None:
     t = d[0]
     if (t == 1 and len(d) == 148) or (t == 2 and len(d) == 92) or (t == 3 and len(d) == 64):
         p.wg_type, p.wg_len = t, len(d)
-    elif t == 4 and len(d) >= 32 and len(d) % 16 == 0:
+    elif t == 4 and len(d) >= 32:     # padded to 16, or less when the MTU caps the padding
         p.wg_type, p.wg_len = t, len(d)
         p.wg_receiver, p.wg_counter = struct.unpack_from("<IQ", d, 4)
 
 
 def wg_carries(wg_len: int, inner_len: int) -> bool:
     """Could a WireGuard data message of this length carry an inner packet of that length?
-    (16 bytes header, the packet padded to 16, 16 bytes tag.)"""
-    return wg_len == 32 + ((inner_len + 15) // 16) * 16
+    (16 bytes header, the packet padded to a multiple of 16 but never past the MTU, 16 bytes tag.)"""
+    padding = wg_len - 32 - inner_len
+    return 0 <= padding < 16
 
 
 TCP_FLAGS = [(0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x10, ".")]

@@ -153,8 +153,9 @@ def assemble(lab: Lab, obs: Observation, src: str, dst_name: str) -> TraceResult
         res.reachable = any(h.node == src and h.dir == "in" and h.role == "error"
                             and h.src == probe.dst and "port unreachable" in h.summary for h in errors)
     else:
+        # a TCP reset is an answer, but not a connection: only a SYN-ACK makes TCP reachable
         res.reachable = any(h.node == src and h.dir == "in" and h.role == "reply" and h.layer == "inner"
-                            for h in hops)
+                            and (probe.kind != "tcp" or "Flags [S." in h.summary) for h in hops)
     if not res.reachable:
         _where_stopped(lab, res, src)
     res.story = story(res)
@@ -201,6 +202,10 @@ def expected_after(lab: Lab, h: Hop) -> str:
 
 
 def story(res: TraceResult) -> str:
+    refused = any(h.node == res.src and h.dir == "in" and h.role == "reply" and "Flags [R" in h.summary
+                  for h in res.hops)
+    if refused and not res.reachable:
+        return f"{res.dst} answered with a TCP reset: nothing accepts connections on port {res.probe.get('port')}."
     if res.reachable and res.probe.get("kind") == "udp":
         return (f"{res.dst} answered with ICMP port unreachable (nothing listens on UDP port "
                 f"{res.probe.get('port')}): the path works both ways.")

@@ -17,8 +17,8 @@ from .path import Hop, TraceResult
 from .stages import endpoint_of
 
 CAUSES = ("reachable", "route-missing", "wg-allowed-ips", "wg-no-handshake", "forwarding-disabled",
-          "forward-filtered", "nat-missing", "input-filtered", "link-down", "rp-filter", "mtu",
-          "inconsistent")
+          "forward-filtered", "nat-missing", "input-filtered", "output-filtered", "port-closed",
+          "link-down", "rp-filter", "mtu", "inconsistent")
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Context:
     facts: dict[str, NodeFacts]
     routes: dict[tuple, dict]          # (node, dst, src, iif) -> route_get result
     keys: dict[str, str]               # node -> public key (the lab's real keys)
+    now: float = 0.0                   # when the state was read (handshake ages)
 
     def route(self, node: str, dst: str, src: str | None = None, iif: str | None = None) -> dict:
         return self.routes.get((node, dst, src, iif)) or self.routes.get((node, dst, None, None)) or {}
@@ -122,15 +123,65 @@ def decide(ctx: Context) -> Verdict:
         return v.add(res.src, "capture", f"the answer came back: {res.inner_path('reply') or 'reply seen'}")
     if res.send_error:
         return _send_error(ctx)
-    for rule in (_mtu_error, _route_missing, _nat_missing, _at_last_hop):
+    for rule in (_refused, _mtu_error, _route_missing, _nat_missing, _at_last_hop):
         v = rule(ctx)
         if v:
             return v
     return _inconsistent(ctx, "no rule explains where the probe stopped")
 
 
+def _refused(ctx: Context) -> Verdict | None:
+    """The destination answered the TCP SYN with a reset: reachable, but nothing accepts it."""
+    res = ctx.res
+    rst = next((h for h in res.hops if h.role == "reply" and "Flags [R" in h.summary and h.node == res.src), None)
+    if rst is None or res.reachable:
+        return None
+    arrive = next((h for h in res.hops if h.role == "request" and h.layer == "inner" and h.dir == "in"
+                   and ctx.lab.address_owner(res.probe["dst_ip"]) and
+                   h.node == ctx.lab.address_owner(res.probe["dst_ip"])[0]), None)
+    node = arrive.node if arrive else (ctx.lab.address_owner(res.probe["dst_ip"]) or (res.src,))[0]
+    iface = arrive.iface if arrive else None
+    rejects = [(c, n) for c, n in ctx.facts[node].hits if c.table == "filter" and c.chain == "INPUT"
+               and c.target in ("REJECT", "DROP")]
+    if rejects:
+        c, n = rejects[0]
+        v = Verdict("input-filtered", _stop(node, iface, "request"),
+                    params={"node": node, "iface": iface, "rule": c.rule})
+        v.add(node, "iptables", f"{c.rule} matched {n} packet(s) during the probe")
+        v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}"}]
+    else:
+        v = Verdict("port-closed", _stop(node, iface, "request"),
+                    params={"node": node, "port": res.probe.get("port"), "dst": res.probe["dst_ip"]})
+        svc = next((x for x in ctx.lab.nodes[node].services if x.port == res.probe.get("port")), None)
+        if svc is not None and svc.kind == "ssh":      # the lab file says what should listen there
+            from .build import SSH_ARGS
+            v.fix = [{"node": node, "command": "/usr/sbin/sshd " + " ".join(SSH_ARGS) + f" -p {svc.port}"}]
+    v.add(res.src, "capture", f"{rst.summary}: a TCP reset came back")
+    return v
+
+
 def _send_error(ctx: Context) -> Verdict:
     res, src = ctx.res, ctx.res.src
+    wg = ctx.wg_iface(src)
+    link = ctx.facts[src].links.get(wg or "")
+    if link is not None and not link["up"]:
+        v = Verdict("link-down", _stop(src, wg, "request"), params={"node": src, "iface": wg})
+        v.add(src, "kernel", f"sendto: {res.send_error}")
+        v.add(src, "link", f"{wg} is down (its routes went with it)")
+        v.fix = [{"node": src, "command": f"ip link set {wg} up"}]
+        return v
+    if "not permitted" in res.send_error:
+        drops = [(c, n) for c, n in ctx.facts[src].hits if c.table == "filter" and c.chain == "OUTPUT"
+                 and c.target in ("DROP", "REJECT")]
+        c = drops[0][0] if drops else None
+        v = Verdict("output-filtered", _stop(src, res.route.get("dev"), "request"),
+                    params={"node": src, "rule": c.rule if c else "?"})
+        v.add(src, "kernel", f"sendto: {res.send_error}")
+        if c:
+            v.add(src, "iptables", f"{c.rule} matched {drops[0][1]} packet(s) during the probe")
+            v.fix = [{"node": src, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
+                      else "iptables -P OUTPUT ACCEPT"}]
+        return v
     if "too long" in res.send_error:
         dev = res.route.get("dev") or ctx.route(src, res.probe["dst_ip"]).get("dev")
         mtu = ctx.facts[src].links.get(dev, {}).get("mtu")
@@ -272,7 +323,10 @@ def _at_last_hop(ctx: Context) -> Verdict | None:
     h = moving[-1]
     phase = h.role
     if h.layer == "underlay" and h.dir == "in":
-        return _tunnel_receive(ctx, h, phase)
+        node = ctx.lab.nodes.get(h.node)
+        if node and node.wireguard and any(node.address_of(i) == h.dst for i in node.addresses):
+            return _tunnel_receive(ctx, h, phase)
+        return _forwarding(ctx, h, phase)       # a router on the way dropped the datagram
     if h.layer == "inner" and h.dir == "out" and h.iface == ctx.wg_iface(h.node):
         return _tunnel_send(ctx, h, phase)
     if h.layer == "inner" and h.dir == "in":
@@ -328,16 +382,34 @@ def _tunnel_send(ctx: Context, h: Hop, phase: str) -> Verdict:
     params["peer"] = peer_node or p.public_key[:8] + "…"
     v = Verdict("wg-no-handshake", _stop(node, wg, phase), params=params)
     v.add(node, "capture", f"{h.summary} went into {wg}; no WireGuard data datagram carried it")
-    v.add(node, "wireguard", f"peer {params['peer']}: endpoint {p.endpoint or '(none)'}, "
-                             f"latest handshake {'never' if not p.latest_handshake else p.latest_handshake}")
+    age = f"{int(ctx.now - p.latest_handshake)} s ago" if p.latest_handshake and ctx.now else \
+        ("never" if not p.latest_handshake else "long ago")
+    v.add(node, "wireguard", f"peer {params['peer']}: endpoint {p.endpoint or '(none)'}, latest handshake {age}")
     hs = [x for x in ctx.res.handshakes if x.node == node and x.dir == "out"]
     if hs:
         v.add(node, "capture", f"{len(hs)} handshake initiation(s) sent: {hs[0].summary}")
     v.fix = _peer_fix(ctx, node, wg, p, peer_node)
+    if peer_node and _peer_as_declared(ctx, node, p, peer_node):
+        # Nothing to change here: follow the handshake to the other side and ask it.
+        arrived = [x for x in ctx.res.handshakes if x.node == peer_node and x.dir == "in"]
+        if arrived:
+            r = _tunnel_receive(ctx, arrived[-1], phase, sender=node)
+            if r.cause != "inconsistent":
+                r.evidence = v.evidence + r.evidence
+                return r
+        v.fix = []
     if peer_node is None:
         v.params["peer"] = "?"
         v.add(node, "wireguard", f"the key {p.public_key[:12]}… belongs to no node of this lab")
     return _maybe_link_down(ctx, v, p, node)
+
+
+def _peer_as_declared(ctx: Context, node: str, p, peer_node: str) -> bool:
+    """Is this peer entry what the lab file declares (right key, right endpoint)?"""
+    mp = ctx.model_peer(node, peer_node)
+    if mp is None or p.public_key != ctx.keys.get(peer_node):
+        return False
+    return not mp.endpoint or p.endpoint == endpoint_of(ctx.lab, mp.endpoint)
 
 
 def _peer_fix(ctx: Context, node: str, wg: str, p, peer_node: str | None) -> list[dict]:
@@ -376,12 +448,13 @@ def _maybe_link_down(ctx: Context, v: Verdict, p, node: str) -> Verdict:
     return v
 
 
-def _tunnel_receive(ctx: Context, h: Hop, phase: str) -> Verdict:
-    """A WireGuard datagram reached the node at the other end; nothing came out of its wg0."""
+def _tunnel_receive(ctx: Context, h: Hop, phase: str, sender: str | None = None) -> Verdict:
+    """A WireGuard datagram reached the node at the other end; nothing came out of its wg0.
+    ``sender``: the node that sent it (for a handshake message, which carries no inner packet)."""
     node, inner = h.node, _carried_by(ctx, h)
     f = ctx.facts[node]
     wg = ctx.wg_iface(node)
-    sender = inner.node
+    sender = sender or inner.node
     params = {"node": node, "iface": h.iface, "wg": wg, "sender": sender, "src": inner.src, "dst": inner.dst}
     port = h.dport
     listen = f.wg[0].listen_port if f.wg else None
@@ -436,7 +509,7 @@ def _tunnel_receive(ctx: Context, h: Hop, phase: str) -> Verdict:
         return v
     # 5. cryptokey routing on the receiving side: the inner source is not the sender's
     p = next((p for w in f.wg for p in w.peers if p.public_key == ctx.keys.get(sender)), None)
-    if p and not _in(inner.src, p.allowed_ips or ["255.255.255.255/32"]):
+    if p and inner is not h and not _in(inner.src, p.allowed_ips or ["255.255.255.255/32"]):
         v = Verdict("wg-allowed-ips", _stop(node, wg, phase), params={**params, "peer": sender})
         v.add(node, "capture", f"{h.summary} arrived; nothing came out of {wg}")
         v.add(node, "wireguard", f"peer {sender}: allowed ips {','.join(p.allowed_ips) or '(none)'} "
@@ -520,6 +593,13 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
         return v
     out = r.get("dev")
     link = f.links.get(out or "", {})
+    far = _far_end(ctx, node, out)
+    if far and far[0] in ctx.facts and not ctx.facts[far[0]].links.get(far[1], {"up": True})["up"]:
+        v = Verdict("link-down", _stop(far[0], far[1], phase), params={**params, "node": far[0], "iface": far[1]})
+        v.add(node, "capture", seen)
+        v.add(far[0], "link", f"{far[1]} is down: {node} sends by {out} and nothing takes it on the other end")
+        v.fix = [{"node": far[0], "command": f"ip link set {far[1]} up"}]
+        return v
     if link and not link.get("up"):
         v = Verdict("link-down", _stop(node, out, phase), params={**params, "iface": out})
         v.add(node, "link", f"{out} is down")
@@ -532,6 +612,15 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
         v.fix = _mtu_fix(ctx, node, out)
         return v
     return _inconsistent(ctx, f"{node} forwards {dst} by dev {out}, forwarding is on and no rule dropped it", h)
+
+
+def _far_end(ctx: Context, node: str, iface: str | None) -> tuple[str, str] | None:
+    """The other end of the cable on ``node``'s ``iface`` (for a bridge: None, many ends)."""
+    for link in ctx.lab.links:
+        for a, b in ((link.a, link.b), (link.b, link.a)):
+            if a.node == node and a.iface == iface:
+                return b.node, b.iface
+    return None
 
 
 def _at_destination(ctx: Context, h: Hop, phase: str) -> Verdict:

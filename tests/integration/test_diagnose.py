@@ -24,8 +24,9 @@ def test_fault_is_diagnosed_and_its_fix_works(lab_factory, cli, fault):
     lab = lab_factory.up()
     inject(fault, lab.state)
     args = ["diagnose", "home", "target", "--lab", lab.name, "--json"]
-    if fault.probe.get("size"):
-        args += ["--size", str(fault.probe["size"])]
+    for opt in ("size", "tcp"):
+        if fault.probe.get(opt):
+            args += [f"--{opt}", str(fault.probe[opt])]
     r = cli(*args)
     assert r.returncode == 1, r.stdout + r.stderr
     d = json.loads(r.stdout)
@@ -36,11 +37,11 @@ def test_fault_is_diagnosed_and_its_fix_works(lab_factory, cli, fault):
     for f in d["fix"]:     # as documented: each fix command runs with lab exec NODE -- sh -c COMMAND
         x = cli("lab", "exec", "--lab", lab.name, f["node"], "--", "sh", "-c", f["command"])
         assert x.returncode == 0, (f, x.stderr)
-    again = run_diagnose("home", "target", lab.name, size=fault.probe.get("size"))
+    again = run_diagnose("home", "target", lab.name, **fault.probe)
     if not again.reachable:        # a new WireGuard session may take one more moment
         import time
         time.sleep(0.5)
-        again = run_diagnose("home", "target", lab.name, size=fault.probe.get("size"))
+        again = run_diagnose("home", "target", lab.name, **fault.probe)
     assert again.reachable, (again.verdict.cause, again.verdict.evidence)
 
 
