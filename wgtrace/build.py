@@ -164,9 +164,10 @@ def _services(lab: Lab, nodes: dict[str, NodeHandle]) -> list:
                 (h.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
                 args = " ".join(shlex.quote(a) for a in [*SSH_ARGS, "-p", str(svc.port)])
                 # a real sshd where installed; else a plain listener answers on the port
+                # sshd daemonizes by itself; only the fallback listener is sent to the background
                 script = (f"ssh-keygen -q -t ed25519 -N '' -f /root/ssh_host_ed25519_key && {sshd} {args} || "
-                          f"exec {shlex.quote(sys.executable)} -c {shlex.quote(TCP_LISTENER)} {svc.port} "
-                          f"</dev/null >/dev/null 2>&1 &")
+                          f"{{ {shlex.quote(sys.executable)} -c {shlex.quote(TCP_LISTENER)} {svc.port} "
+                          f"</dev/null >/dev/null 2>&1 & }}")
                 jobs.append(h.start(script))
             else:
                 h.popen([sys.executable, "-c", TCP_LISTENER, str(svc.port)], stdin=subprocess.DEVNULL,

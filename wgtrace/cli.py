@@ -1,6 +1,7 @@
 """The ``wgtrace`` command line: parse, call one function, render. Nothing else lives here."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -54,6 +55,12 @@ def guarded(fn):
     return wrapper
 
 
+def _check_name(name: str | None) -> None:
+    from .labfile import LAB_NAME_RE
+    if name is not None and not LAB_NAME_RE.match(name):
+        raise UsageError(f"--name {name!r}: a lab name is lower-case letters and digits, at most 12 characters.")
+
+
 def _node(lab_state, node: str) -> "NodeHandle":
     from .node import NodeHandle
     if node not in lab_state.nodes:
@@ -63,7 +70,35 @@ def _node(lab_state, node: str) -> "NodeHandle":
 
 
 class _Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during lab up."""
+    """Ctrl-C or SIGTERM while a lab is being built."""
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Ctrl-C and SIGTERM unwind through the builder's cleanup. The handler also remembers the
+    signal: Python drops (and prints) an exception raised while it runs its fork hooks (every
+    command run in a node forks), so that one is not printed and the next progress event raises
+    it again (call the yielded ``check(kind)`` from every event). A subclass of KeyboardInterrupt:
+    one passing through exec() would otherwise make the interpreter die by SIGINT, not exit 130."""
+    interrupted: list[int] = []
+
+    def on_signal(signum, frame):
+        interrupted.append(signum)
+        raise _Interrupted()
+
+    def check(kind: str = "") -> None:
+        if interrupted and kind != "cleanup":
+            raise _Interrupted()
+    old = (signal.signal(signal.SIGINT, on_signal), signal.signal(signal.SIGTERM, on_signal),
+           sys.unraisablehook)
+    hook = old[2]
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, _Interrupted) else hook(u)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGTERM, old[1])
+        sys.unraisablehook = hook
 
 
 @lab_app.command("up")
@@ -77,6 +112,7 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
     from .labfile import load_lab
     from .preflight import require_root
     require_root()
+    _check_name(name)
     model = load_lab(lab, rename=name)
     index = None
     if stage is not None:
@@ -84,25 +120,9 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
         if index is None:
             names = ", ".join(f"{i} {s.name}" for i, s in enumerate(model.stages))
             raise LabFileError(f"lab {model.name!r} has no stage {stage!r} (stages: {names}).")
-    # Ctrl-C and SIGTERM both unwind through lab_up's cleanup. The handler also remembers the
-    # signal: Python drops (and prints) an exception raised while it runs its fork hooks (every
-    # command run in a node forks), so that one is not printed and the next progress event
-    # raises it again. It raises a subclass of KeyboardInterrupt: one passing through exec()
-    # (dataclasses, imported mid-build) would otherwise make the interpreter die by SIGINT at
-    # exit instead of exiting 130.
-    interrupted: list[int] = []
-
-    def on_signal(signum, frame):
-        interrupted.append(signum)
-        raise _Interrupted()
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, _Interrupted) else hook(u)
-    with err.status("building…", spinner="dots") as status:
+    with _interruptible() as check, err.status("building…", spinner="dots") as status:
         def on_event(kind: str, data: dict) -> None:
-            if interrupted and kind != "cleanup":
-                raise _Interrupted()
+            check(kind)
             if kind == "stage":
                 status.update(f"stage {data['index']} {data['name']}: {data['title']}")
             elif kind == "phase":
@@ -203,13 +223,17 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
 
 
 def _run_foreground(h, argv: list[str]) -> int:
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)    # the child gets Ctrl-C, we wait for it
+    """Run in the foreground; the child gets Ctrl-C (a handler, unlike SIG_IGN, is not inherited
+    across exec), we wait for it. Exit status as a shell gives it: 127 not found, 128+N killed."""
+    old = signal.signal(signal.SIGINT, lambda *_: None)
     try:
         try:
             p = h.popen(argv)
         except FileNotFoundError:
-            raise UsageError(f"{argv[0]}: command not found on {h.name}.") from None
-        return p.wait()
+            err.print(f"wgtrace: {argv[0]}: command not found on {h.name}.", markup=False, highlight=False)
+            return 127
+        code = p.wait()
+        return 128 - code if code < 0 else code
     finally:
         signal.signal(signal.SIGINT, old)
 
@@ -227,12 +251,12 @@ def shell(node: str = typer.Argument(..., help="Node to open a shell on."),
     err.print(f"shell on [cyan]{node}[/] (lab {st.lab}); 'exit' or Ctrl-D to leave.")
     ps1 = f"[{st.lab}] {node}:\\w# "
     sh = ["bash", "--norc", "--noprofile", "-i"] if os.path.exists("/bin/bash") else ["sh", "-i"]
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old = signal.signal(signal.SIGINT, lambda *_: None)   # Ctrl-C belongs to the shell
     try:
         code = h.popen(sh, env={"PS1": ps1}).wait()
     finally:
         signal.signal(signal.SIGINT, old)
-    raise typer.Exit(code)
+    raise typer.Exit(128 - code if code < 0 else code)
 
 
 @app.command("trace")
@@ -250,6 +274,8 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
     from .preflight import require_root
     from .trace import run_trace
     require_root()
+    if pcap and os.path.exists(pcap) and not os.path.isdir(pcap):
+        raise UsageError(f"--pcap {pcap}: exists and is not a directory.")
     res, obs = run_trace(src, dst, lab, tcp, udp, size, keep_raw=bool(pcap))
     if pcap:
         from .render.pcap import write_pcaps
@@ -347,9 +373,13 @@ def walk_cmd(lesson: str = typer.Argument("seed", help="Lesson to walk through (
     def pause(i: int) -> bool:
         if yes or not sys.stdin.isatty():
             return True
-        return typer.prompt("Enter for the next stage, q to stop", default="", show_default=False) != "q"
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    res = walk(les, name=name, keep=keep, on_event=view, pause=pause)
+        try:
+            return typer.prompt("Enter for the next stage, q to stop", default="", show_default=False) != "q"
+        except typer.Abort:          # Ctrl-C or Ctrl-D at the prompt
+            raise KeyboardInterrupt from None
+    _check_name(name)
+    with _interruptible() as check:
+        res = walk(les, name=name, keep=keep, on_event=lambda k, d: (check(k), view(k, d)), pause=pause)
     raise typer.Exit(int(ExitStatus.OK if res.ok else ExitStatus.STOPPED))
 
 
@@ -404,14 +434,23 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
     from .preflight import require_root
     from .progress import Record
     require_root()
+    _check_name(name)
+    if faults < 1:
+        raise UsageError("--faults is how many faults to inject: 1 or more.")
     model = load_lab(lab, rename=name)
     catalogue = load_faults(model.path)
     seed = seed if seed is not None else random.randrange(10000)
     chosen = pick(catalogue, faults, seed)
-    with err.status("building…"):
-        st = up(model)
-    for f in chosen:
-        inject(f, st)
+    from .teardown import lab_down as down
+    with _interruptible() as check, err.status("building…"):
+        st = up(model, on_event=lambda kind, data: check(kind))
+        try:
+            for f in chosen:
+                check()
+                inject(f, st)
+        except BaseException:
+            down(st.lab)            # a half-broken exercise is worse than none
+            raise
     rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen], lab_file=model.path)
     rec.log("exercise", faults=[f.name for f in chosen])
     src, dst = model.probe_src or "home", model.probe_dst or "target"

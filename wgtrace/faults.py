@@ -51,7 +51,7 @@ def find_fault(faults: list[Fault], name: str) -> Fault:
     for f in faults:
         if f.name == name:
             return f
-    raise UsageError(f"no fault {name!r}; 'wgtrace break --list' shows them.")
+    raise LabFileError(f"no fault {name!r}; 'wgtrace break --list' shows them.")
 
 
 def pick(faults: list[Fault], k: int, seed: int) -> list[Fault]:

@@ -28,18 +28,25 @@ def _lab_netns(lab: str) -> list[str]:
     return sorted(names)
 
 
-def _pids_in(netns_inodes: set[int]) -> list[int]:
+def _pids_in(netns_inodes: set[int], lab: str) -> list[int]:
+    """Processes of the lab: living in one of its namespaces, or started by wgtrace in one of its
+    nodes (every such process carries WGTRACE_LAB=<lab> in its environment, even if its
+    namespace has already lost its name)."""
     pids = []
     me = os.getpid()
+    marker = f"WGTRACE_LAB={lab}".encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
-            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+            if os.stat(f"/proc/{entry}/ns/net").st_ino in netns_inodes:
+                pids.append(int(entry))
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    pids.append(int(entry))
         except OSError:
             continue
-        if ino in netns_inodes:
-            pids.append(int(entry))
     return pids
 
 
@@ -56,18 +63,12 @@ def lab_down(lab: str) -> bool:
             inodes.add(os.stat(NETNS_DIR / n).st_ino)
         except OSError:
             pass
-    pids = _pids_in(inodes) if inodes else []
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + (1.0 if sig == signal.SIGTERM else 2.0)
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)]
-            if pids:
-                time.sleep(0.01)
+    # Scan, kill, and scan again: a process may fork (a daemon starting) between scan and kill.
+    for _ in range(5):
+        pids = [p for p in _pids_in(inodes, lab) if not _zombie(p)]
+        if not pids:
+            break
+        _kill_all(pids)
     for n in names:
         _remove_netns(n)
     existed = bool(names) or lab_dir(lab).exists()
@@ -93,6 +94,22 @@ def _last_one_out() -> None:
         RUN_ROOT.rmdir()
     except OSError:
         pass
+
+
+def _kill_all(pids: list[int]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + (1.0 if sig == signal.SIGTERM else 2.0)
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)]
+            if pids:
+                time.sleep(0.01)
+        if not pids:
+            return
 
 
 def _remove_netns(name: str) -> None:

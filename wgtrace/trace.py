@@ -41,12 +41,19 @@ def make_probe(lab: Lab, src: str, dst: str, tcp: int | None = None, udp: int | 
                size: int | None = None) -> Probe:
     if src not in lab.nodes:
         raise LabFileError(f"no node {src!r} in lab {lab.name!r} (nodes: {', '.join(lab.nodes)}).")
-    if tcp and udp:
+    if tcp is not None and udp is not None:
         raise UsageError("choose one of --tcp and --udp.")
-    if size is not None and not 28 <= size <= 65000:
-        raise UsageError("--size is the IP packet length in bytes, between 28 and 65000.")
-    kind, port = ("tcp", tcp) if tcp else ("udp", udp) if udp else ("icmp", 0)
-    return Probe.new(src, resolve_dst(lab, dst), kind, port or 0, size or 0)
+    for opt, port in (("--tcp", tcp), ("--udp", udp)):
+        if port is not None and not 0 < port < 65536:
+            raise UsageError(f"{opt} takes a port number from 1 to 65535.")
+    if size is not None and not 48 <= size <= 65000:
+        raise UsageError("--size is the IP packet length in bytes, from 48 (headers and wgtrace's mark) to 65000.")
+    kind, port = ("tcp", tcp) if tcp is not None else ("udp", udp) if udp is not None else ("icmp", 0)
+    dst_ip = resolve_dst(lab, dst)
+    owner = lab.address_owner(dst_ip)
+    if owner and owner[0] == src:
+        raise UsageError(f"{dst} is {src} itself: probe another node.")
+    return Probe.new(src, dst_ip, kind, port or 0, size or 0)
 
 
 def run_trace(src: str, dst: str, lab_name: str | None = None, tcp: int | None = None,
