@@ -37,7 +37,11 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
         # We bring /run/netns into being (netns.create mounts it); the last lab down removes it.
         (RUN_ROOT / "made-run-netns").touch()
     try:
-        os.mkdir(lab_dir(lab.name))
+        try:
+            os.mkdir(lab_dir(lab.name))
+        except FileNotFoundError:         # another lab's teardown just removed /run/wgtrace
+            RUN_ROOT.mkdir(parents=True, exist_ok=True)
+            os.mkdir(lab_dir(lab.name))
     except FileExistsError:
         st = load_state(lab.name)
         if st and not st.complete and not pid_alive(st.pid):

@@ -501,12 +501,13 @@ def check(lab: Optional[str] = typer.Option(None, "--lab", "-l"),
 @app.command("report")
 @guarded
 def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report on this lesson's progress."),
+           lab: str = typer.Option("seed", "--lab", "-l", help="With --lesson: the lab name it ran under."),
            html_file: Optional[str] = typer.Option(None, "--html", help="Write an HTML report here."),
            md_file: Optional[str] = typer.Option(None, "--md", help="Write a Markdown report here.")):
     """A self-contained record of a lesson or exercise: stages, verdicts, time, a picture."""
     from .progress import load_record
     from .report import html, markdown
-    rec = load_record("lesson", lesson) if lesson else load_record("exercise")
+    rec = load_record("lesson", lesson, lab) if lesson else load_record("exercise")
     if rec is None:
         raise UsageError("nothing to report yet: run 'wgtrace exercise' or 'wgtrace lesson' first.")
     if html_file:

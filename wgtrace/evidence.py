@@ -9,11 +9,10 @@
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .node import NodeHandle
-from .wgstate import WgIface, read_wg
+from .wgstate import WgIface
 
 COUNTER_RE = re.compile(r"^\[(\d+):(\d+)\] (-A (\S+) .*)$")
 POLICY_RE = re.compile(r"^:(\S+) (ACCEPT|DROP|-) \[(\d+):(\d+)\]$")
@@ -58,9 +57,15 @@ class NodeFacts:
     conntrack: list[str] = field(default_factory=list)   # entries for the probe's flow, in words
 
 
-def _iptables(h: NodeHandle) -> str:
-    r = h.run(["iptables-save", "-c"], timeout=10)
-    return r.stdout if r.returncode == 0 else ""
+def _run_everywhere(nodes: list[NodeHandle], argv: list[str]) -> dict[str, str]:
+    """Run one command on every node at once (started from this thread: preexec_fn and threads
+    don't mix), and collect what each printed ("" on failure)."""
+    jobs = [(h.name, h.start(argv)) for h in nodes]
+    out = {}
+    for name, job in jobs:
+        r = job.wait(10)
+        out[name] = r.stdout if r.returncode == 0 else ""
+    return out
 
 
 def _links(h: NodeHandle) -> dict[str, dict]:
@@ -81,10 +86,10 @@ SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.
 
 def snapshot(nodes: list[NodeHandle]) -> dict[str, NodeFacts]:
     """Everything but the counters' movement; call ``finish`` after the probe for that."""
+    from .wgstate import parse_dump
     facts = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        texts = dict(zip([h.name for h in nodes], pool.map(_iptables, nodes)))
-        wgs = dict(zip([h.name for h in nodes], pool.map(read_wg, nodes)))
+    texts = _run_everywhere(nodes, ["iptables-save", "-c"])
+    wgs = {n: parse_dump(t) for n, t in _run_everywhere(nodes, ["wg", "show", "all", "dump"]).items()}
     for h in nodes:
         f = NodeFacts(h.name)
         f.links = _links(h)
@@ -100,8 +105,7 @@ def snapshot(nodes: list[NodeHandle]) -> dict[str, NodeFacts]:
 
 
 def finish(nodes: list[NodeHandle], facts: dict[str, NodeFacts]) -> None:
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        texts = dict(zip([h.name for h in nodes], pool.map(_iptables, nodes)))
+    texts = _run_everywhere(nodes, ["iptables-save", "-c"])
     for name, f in facts.items():
         f.hits = counter_diff(f.rules, parse_iptables_save(texts[name]))
 

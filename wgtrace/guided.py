@@ -39,9 +39,10 @@ class GuidedLesson:
         self.lesson = lesson
         self.say = say                     # say(kind, text): kind in info|ok|bad|cmd|out
         self.lab = load_lab(lesson.lab, rename=name)
-        rec = None if restart else load_record("lesson", lesson.name)
-        if rec is not None and rec.lab != self.lab.name:
-            rec = None
+        saved = load_record("lesson", lesson.name, self.lab.name)
+        self.restart = restart
+        self.saved = saved
+        rec = None if restart else saved
         self.rec = rec or Record("lesson", lesson.name, self.lab.name, lesson.lang, lab_file=self.lab.path)
         self.rec.lang = lesson.lang
         self.node = ""
@@ -49,12 +50,18 @@ class GuidedLesson:
 
     # --- lab --------------------------------------------------------------------
     def start(self) -> None:
+        from .errors import LabStateError
         st = load_state(self.lab.name)
         want = self.rec.stage - 1
         if st is None or not st.complete or st.stage != want:
             if st is not None:
+                # Only a lab this lesson built may be rebuilt; anything else is somebody's work.
+                ours = self.saved is not None and st.started == self.saved.lab_started
+                if not ours:
+                    raise LabStateError(f"lab {self.lab.name!r} is already up and this lesson did not build it: "
+                                        f"run 'wgtrace lab down {self.lab.name}', or use --name.")
                 lab_down(self.lab.name)
-            lab_up(self.lab, max(want, 0))
+            self.rec.lab_started = lab_up(self.lab, max(want, 0)).started
         self.rec.save()
         self._enter_stage()
 
@@ -168,7 +175,7 @@ class GuidedLesson:
 
     def _rebuild(self) -> None:
         lab_down(self.lab.name)
-        lab_up(self.lab, self.index - 1)
+        self.rec.lab_started = lab_up(self.lab, self.index - 1).started
         self.rec.save()
         self._enter_stage()
 

@@ -1,7 +1,8 @@
 """A student's progress and record, kept between runs (lesson resumes, reports read it).
 
 Stored as JSON in $WGTRACE_STATE_DIR, else $XDG_STATE_HOME/wgtrace, else ~/.local/state/wgtrace:
-one file per lesson (``lesson-<name>.json``) and one for the current exercise (``exercise.json``).
+one file per lesson and lab (``lesson-<name>-<lab>.json``) and one for the current exercise
+(``exercise.json``).
 """
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ class Record:
     faults: list = field(default_factory=list)    # exercise: injected fault names
     seed: int | None = None
     lab_file: str = ""              # the lab file the lab was built from
+    lab_started: float = 0.0        # the build this record belongs to (LabState.started)
 
     @property
     def path(self) -> Path:
-        return state_dir() / (f"lesson-{self.name}.json" if self.kind == "lesson" else "exercise.json")
+        return record_path(self.kind, self.name, self.lab)
 
     def log(self, type_: str, **data) -> None:
         self.events.append({"t": round(time.time(), 3), "type": type_, **data})
@@ -49,8 +51,14 @@ class Record:
         tmp.replace(self.path)
 
 
-def load_record(kind: str, name: str = "exercise") -> Record | None:
-    path = state_dir() / (f"lesson-{name}.json" if kind == "lesson" else "exercise.json")
+def record_path(kind: str, name: str, lab: str) -> Path:
+    """lesson-<lesson>-<lab>.json (a lesson run under another lab name keeps its own progress),
+    exercise.json."""
+    return state_dir() / (f"lesson-{name}-{lab}.json" if kind == "lesson" else "exercise.json")
+
+
+def load_record(kind: str, name: str = "exercise", lab: str = "seed") -> Record | None:
+    path = record_path(kind, name, lab)
     try:
         return Record(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
