@@ -308,9 +308,15 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
         raise UsageError("--lang is en or zh.")
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang)
     if fix:
+        from .progress import load_record
+        from .status import require_lab
+        rec = load_record("exercise")
+        if rec and rec.lab == require_lab(lab).lab:
+            rec.log("fix")          # a grader should know the tool, not the student, repaired it
         from .render.verdictview import fix_step_view
+        rounds = iter(range(1, 100))
         steps = fix_loop(src, dst, lab, on_step=(lambda s: None) if as_json else
-                         (lambda s: out.print(fix_step_view(s, 0), highlight=False)), **kw)
+                         (lambda s: out.print(fix_step_view(s, next(rounds)), highlight=False)), **kw)
         final = steps[-1].diagnosis
         if as_json:
             print(json.dumps({"steps": [{**s.diagnosis.to_json(), "applied": s.applied} for s in steps],
@@ -484,7 +490,8 @@ def check(lab: Optional[str] = typer.Option(None, "--lab", "-l"),
     if rec and rec.lab == st.lab:
         d = results[-1]
         rec.log("check", passed=ok, cause=d.verdict.cause, stop=d.verdict.stop,
-                path=d.trace.inner_path("request"), story=d.trace.story)
+                path=d.trace.inner_path("request"), story=d.trace.story,
+                     nodes=list(dict.fromkeys(h.node for h in d.trace.hops)))
         if ok and not rec.finished:
             import time
             rec.finished = time.time()

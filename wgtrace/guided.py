@@ -183,7 +183,8 @@ class GuidedLesson:
     def _diagnose(self) -> Diagnosis:
         d = run_diagnose(self.lesson.src, self.lesson.dst, self.lab.name, lang=self.lesson.lang)
         self.rec.log("diagnosis", stage=self.index, cause=d.verdict.cause, stop=d.verdict.stop,
-                     path=d.trace.inner_path("request"), story=d.trace.story)
+                     path=d.trace.inner_path("request"), story=d.trace.story,
+                     nodes=list(dict.fromkeys(h.node for h in d.trace.hops)))
         return d
 
     def _check(self, quiet: bool) -> bool:

@@ -16,6 +16,9 @@ from .model import (Endpoint, Lab, Link, Node, Peer, Route, Rule, Service, Stage
                     Sysctl, WgInterface)
 
 LABS_DIR = Path(__file__).resolve().parent.parent / "labs"
+if not LABS_DIR.is_dir():                   # installed, not run from the repository
+    import sys
+    LABS_DIR = Path(sys.prefix) / "share" / "wgtrace" / "labs"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
 LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")   # no '-': it separates lab and node in names
 IFACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")

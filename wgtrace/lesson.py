@@ -14,6 +14,9 @@ from pathlib import Path
 from .errors import LabFileError
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+if not LESSONS_DIR.is_dir():                   # installed, not run from the repository
+    import sys
+    LESSONS_DIR = Path(sys.prefix) / "share" / "wgtrace" / "lessons"
 LANGS = ("en", "zh")
 
 

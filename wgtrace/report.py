@@ -24,7 +24,7 @@ def build_report(rec: Record) -> dict:
     last = _last_diagnosis(rec)
     path_nodes, stop = [], None
     if last:
-        path_nodes = [p.split(".")[0] for p in (last.get("path") or "").split(" -> ") if p]
+        path_nodes = last.get("nodes") or [p.split(".")[0] for p in (last.get("path") or "").split(" -> ") if p]
         if last.get("cause") != "reachable" and last.get("stop"):
             stop = last["stop"]["node"]
     end = rec.finished or (rec.events[-1]["t"] if rec.events else rec.started)
@@ -38,7 +38,10 @@ def markdown(rec: Record) -> str:
     lines = [f"# {title}", "", f"- lab: `{rec.lab}`; started {_when(rec.started)}; "
              f"time spent {r['minutes']:.1f} min"]
     if rec.kind == "exercise":
-        lines.append(f"- exercise seed {rec.seed}, {len(rec.faults)} fault(s) injected")
+        lines.append(f"- exercise seed {rec.seed}, {len(rec.faults)} fault(s) injected: {', '.join(rec.faults)}")
+    fixes = [e for e in rec.events if e["type"] == "fix"]
+    if fixes:
+        lines.append(f"- `diagnose --fix` used {len(fixes)} time(s)")
     last = r["last"]
     if last:
         verdict = "reachable" if last.get("cause") == "reachable" else \
@@ -63,22 +66,32 @@ def markdown(rec: Record) -> str:
 
 def html(rec: Record) -> str:
     r = build_report(rec)
-    md = markdown(rec).splitlines()
     rows = []
     for e in rec.events:
-        detail = e.get("command") or ""
+        detail = e.get("command") or ", ".join(e.get("faults", [])) or ""
         if e["type"] in ("diagnosis", "check"):
             detail = f"{e.get('cause')}: {e.get('story', '')}"
         node = f"{e['node']}# " if e.get("node") else ""
         rows.append(f"<tr><td>{_when(e['t'])}</td><td>{escape(e['type'])}</td><td><code>{escape(node + detail)}</code></td></tr>")
     passed = "".join(f"<tr><td>{escape(n)}</td><td>{_when(v['at'])}</td><td>{v['seconds'] / 60:.1f}</td></tr>"
                      for n, v in rec.passed.items())
-    summary = "".join(f"<li>{escape(l[2:])}</li>" for l in md if l.startswith("- "))
+    items = [f"lab <code>{escape(rec.lab)}</code>; started {_when(rec.started)}; time spent {r['minutes']:.1f} min"]
+    if rec.kind == "exercise":
+        items.append(f"exercise seed {rec.seed}, {len(rec.faults)} fault(s) injected: "
+                     f"{escape(', '.join(rec.faults))}")
+    last = r["last"]
+    if last:
+        items.append("last verdict: <b>" + escape("reachable" if last.get("cause") == "reachable" else
+                     f"stopped: {last.get('cause')} at {(last.get('stop') or {}).get('node')}") + "</b>")
+    fixes = [e for e in rec.events if e["type"] == "fix"]
+    if fixes:
+        items.append(f"diagnose --fix used {len(fixes)} time(s)")
+    summary = "".join(f"<li>{i}</li>" for i in items)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>wgtrace report</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>wgtrace {escape(rec.kind)} report: {escape(rec.name)}</h1><ul>{summary}</ul>
 {r['svg']}
-<h2>Stages passed</h2><table><tr><th>stage</th><th>passed at</th><th>minutes</th></tr>{passed}</table>
+{"<h2>Stages passed</h2><table><tr><th>stage</th><th>passed at</th><th>minutes</th></tr>" + passed + "</table>" if passed else ""}
 <h2>What happened</h2><table><tr><th>time</th><th>event</th><th>detail</th></tr>{''.join(rows)}</table>
 </body></html>
 """
