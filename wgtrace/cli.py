@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from .errors import ExitStatus, LabFileError, UsageError, WgtraceError
+from .errors import ExitStatus, LabFileError, LabStateError, UsageError, WgtraceError
 
 app = typer.Typer(help="Build the WireGuard relay network of a tutorial as a real lab, "
                        "follow a probe through it, and say where and why it stops.",
@@ -130,8 +130,9 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
             elif kind == "cleanup":
                 status.update("removing what was built…")
         st = up(model, index, on_event=on_event)
+    opt = "" if st.lab == "seed" else f" --lab {st.lab}"
     err.print(f"lab [cyan]{st.lab}[/] is up at stage {st.stage} ({st.stage_name}), "
-              f"WireGuard: {st.wg_impl}. Try: wgtrace lab status, wgtrace shell home")
+              f"WireGuard: {st.wg_impl}. Try: wgtrace lab status{opt}, wgtrace shell home{opt}", soft_wrap=True)
 
 
 @lab_app.command("down")
@@ -176,18 +177,23 @@ def lab_status(lab: Optional[str] = typer.Option(None, "--lab", "-l", help="Whic
 
 @lab_app.command("stages")
 @guarded
-def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file.")):
+def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file."),
+               running: Optional[str] = typer.Option(None, "--lab", "-l",
+                                                     help="A running lab: show its real public keys.")):
     """The walkthrough's stages and the commands each one types, node by node."""
     from .labfile import load_lab
     from .runtime import load_state
     from .stages import stage_commands
-    model = load_lab(lab)
-    st = load_state(model.name)
+    st = load_state(running or lab) if (running or "/" not in lab) else None
+    if running and st is None:
+        raise LabStateError(f"lab {running!r} is not up.")
+    model = load_lab(st.file, rename=st.lab) if running else load_lab(lab)
     keys = st.keys if st else None
     for i, s in enumerate(model.stages):
         out.print(f"[bold]{i:2} {s.name}[/]  {s.title}", highlight=False)
         for c in stage_commands(model, i, keys):
-            out.print(f"     [cyan]{c.node}#[/] {c.text}", highlight=False)
+            # never wrapped: a command must stay copyable
+            out.print(f"     [cyan]{c.node}#[/] {c.text}", highlight=False, soft_wrap=True)
 
 
 @lab_app.command("export")
@@ -214,6 +220,8 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
     from .preflight import require_root
     from .status import require_lab
     require_root()
+    if len(cmd) > 1 and cmd[0] in ("--lab", "-l"):      # `lab exec NODE --lab X -- CMD`, as typed
+        lab, cmd = cmd[1], cmd[2:]
     h = _node(require_lab(lab), node)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -458,12 +466,13 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
             down(st.lab)            # a half-broken exercise is worse than none
             raise
     rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen], lab_file=model.path)
+    opt = "" if st.lab == "seed" else f" --lab {st.lab}"
     rec.log("exercise", faults=[f.name for f in chosen])
     src, dst = model.probe_src or "home", model.probe_dst or "target"
     out.print(f"Exercise (seed {seed}): lab [cyan]{st.lab}[/] is up with {len(chosen)} fault(s). "
               f"Make {src} reach {dst} again (ping and TCP 22).\n"
-              f"Tools: wgtrace shell NODE, wgtrace trace {src} {dst}, wgtrace diagnose {src} {dst}. "
-              f"When done: wgtrace check.", highlight=False)
+              f"Tools: wgtrace shell NODE{opt}, wgtrace trace {src} {dst}{opt}, wgtrace diagnose {src} {dst}{opt}. "
+              f"When done: wgtrace check{opt}.", highlight=False)
 
 
 @app.command("check")

@@ -73,7 +73,8 @@ def require_lab(lab: str | None) -> LabState:
         lab = labs[0]
     st = load_state(lab)
     if st is None:
-        raise LabStateError(f"lab {lab!r} is not up: start it with 'wgtrace lab up {lab}'.")
+        how = "wgtrace lab up" if lab == "seed" else f"wgtrace lab up --name {lab}"
+        raise LabStateError(f"lab {lab!r} is not up: start it with '{how}'.")
     if not st.complete:
         if pid_alive(st.pid):
             raise LabStateError(f"lab {lab!r} is still being built.")

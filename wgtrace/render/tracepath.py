@@ -52,7 +52,8 @@ def trace_view(res: TraceResult, underlay: bool = True) -> Group:
     if res.reachable:
         lines.append(Text.assemble(("reachable  ", "bold green"), res.story))
         lines.append(Text(f"  request: {res.inner_path('request')}", "dim"))
-        lines.append(Text(f"  reply:   {res.inner_path('reply')}", "dim"))
+        if res.inner_path("reply"):
+            lines.append(Text(f"  reply:   {res.inner_path('reply')}", "dim"))
     else:
         lines.append(Text.assemble(("stopped  ", "bold red"), res.story))
     return Group(*lines)

@@ -8,21 +8,22 @@ from ..explain import story
 
 from ..diagnose import Diagnosis, FixStep
 
-HEAD = {"en": ("where", "why", "evidence", "fix", "no fix known"),
-        "zh": ("位置", "原因", "证据", "修复", "没有已知的修复")}
+HEAD = {"en": ("where", "why", "evidence", "fix", "no fix known", "reachable", "stopped"),
+        "zh": ("位置", "原因", "证据", "修复", "没有已知的修复", "可达", "不通")}
 
 
 def verdict_view(d: Diagnosis) -> Group:
     v, t = d.verdict, d.trace
-    where, why, ev, fix, nofix = HEAD.get(d.lang, HEAD["en"])
+    where, why, ev, fix, nofix, ok, stopped = HEAD.get(d.lang, HEAD["en"])
     lines = []
     if d.reachable:
-        lines.append(Text.assemble(("reachable ", "bold green"), f"{t.src} -> {t.dst} ({t.probe['dst_ip']})"))
+        lines.append(Text.assemble((f"{ok} ", "bold green"), f"{t.src} -> {t.dst} ({t.probe['dst_ip']})"))
         lines.append(Text(f"  request: {t.inner_path('request')}", "dim"))
-        lines.append(Text(f"  reply:   {t.inner_path('reply')}", "dim"))
+        if t.inner_path("reply"):
+            lines.append(Text(f"  reply:   {t.inner_path('reply')}", "dim"))
         return Group(*lines)
     s = v.stop or {}
-    lines.append(Text.assemble(("stopped ", "bold red"), (v.cause, "bold yellow"), "  ",
+    lines.append(Text.assemble((f"{stopped} ", "bold red"), (v.cause, "bold yellow"), "  ",
                                f"{t.src} -> {t.dst} ({t.probe['dst_ip']})"))
     lines.append(Text.assemble((f"  {where}: ", "bold"), f"{s.get('node')} {s.get('iface') or ''} ({s.get('direction')})"))
     lines.append(Text(f"  {story(t, d.lang)}", "dim"))

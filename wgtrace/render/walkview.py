@@ -52,7 +52,7 @@ class WalkView:
             if h.layer != "inner":
                 continue
             if h.node != last:
-                self.c.print(Text(f"  # on {h.node}", "dim"))
+                self.c.print(Text(f"  # on {h.node}" if self.lesson.lang != "zh" else f"  # 在 {h.node} 上", "dim"))
                 last = h.node
             self.c.print(Text(f"    {h.iface:<7} {'out' if h.dir == 'out' else 'in ':<3}  {h.summary}",
                               "green" if h.role == "reply" else ""), highlight=False)
