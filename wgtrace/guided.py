@@ -11,7 +11,7 @@ import shlex
 import subprocess
 from typing import Callable
 
-from .build import advance, lab_up
+from .build import lab_up
 from .diagnose import Diagnosis, run_diagnose
 from .labfile import load_lab
 from .lesson import Lesson, matches
@@ -157,8 +157,14 @@ class GuidedLesson:
         self.say("info", f"stage {self.index}; passed: {passed}")
 
     def cmd_skip(self) -> None:
-        """Let the lab type the stage's commands (the student watches)."""
-        advance(self.state, self.lab, self.index)
+        """Let the lab type the stage's commands (the student watches). One by one, and a
+        refusal is shown, not fatal: the student may have typed some of them already."""
+        for c in stage_commands(self.lab, self.index, self.state.keys):
+            self.say("cmd", f"{c.node}# {c.text}")
+            r = self.handles()[c.node].run(["sh", "-c", c.text])
+            if r.returncode != 0:
+                self.say("bad", (r.stderr or r.stdout).strip().splitlines()[-1:][0] if (r.stderr or r.stdout).strip()
+                         else f"exit status {r.returncode}")
         self._check(quiet=False)
 
     def cmd_back(self) -> None:

@@ -635,6 +635,16 @@ def _at_destination(ctx: Context, h: Hop, phase: str) -> Verdict:
         v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
                   else "iptables -P INPUT ACCEPT"}]
         return v
+    out_drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "OUTPUT"
+                 and c.target in ("DROP", "REJECT")]
+    if out_drops:                      # it answered, and its own firewall kept the answer in
+        c, n = out_drops[0]
+        v = Verdict("output-filtered", _stop(node, h.iface, "reply"), params={"node": node, "rule": c.rule})
+        v.add(node, "capture", f"{h.summary} arrived on {node} {h.iface}; no answer left")
+        v.add(node, "iptables", f"OUTPUT {c.rule} matched {n} packet(s) during the probe")
+        v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
+                  else "iptables -P OUTPUT ACCEPT"}]
+        return v
     return _inconsistent(ctx, f"{h.dst} got the request on {node} and nothing explains why it did not answer", h)
 
 
