@@ -186,21 +186,20 @@ def apply_stage(lab: Lab, nodes: dict[str, NodeHandle], index: int, keys: dict[s
 def apply_stages(lab: Lab, nodes: dict[str, NodeHandle], indices, keys: dict[str, str]) -> None:
     """Type the stages' commands on every node: one shell per node, nodes side by side.
 
-    Nodes whose WireGuard peers have endpoints (they start handshakes) go in a second
-    wave, so the hub already knows their keys and answers the first handshake at once
-    (a lost one is retried only after 5 s)."""
-    scripts: dict[str, list[str]] = {}
+    A node's commands from its first peer with an endpoint on (those start handshakes) wait
+    for a second wave, so the hub already knows every key and answers the first handshake
+    at once (a lost one is retried only after 5 s). What comes before runs in the first wave."""
+    waves: list[dict[str, list[str]]] = [{}, {}]
     for i in indices:
         for cmd in stage_commands(lab, i, keys):
-            lines = scripts.setdefault(cmd.node, ["set -e"])
+            second = cmd.node in waves[1] or (" endpoint " in cmd.text and cmd.text.startswith("wg set"))
+            lines = waves[1 if second else 0].setdefault(cmd.node, ["set -e"])
             marker = f"echo '@stage {lab.stages[i].name}' >&2"
             if marker not in lines:
                 lines.append(marker)
             lines.append(cmd.text)
-    initiators = {n.name for n in lab.nodes.values()
-                  for w in n.wireguard.values() for p in w.peers if p.endpoint}
-    for wave in ([n for n in scripts if n not in initiators], [n for n in scripts if n in initiators]):
-        running = [(n, nodes[n].start("\n".join(scripts[n]) + "\n")) for n in wave]
+    for wave in waves:
+        running = [(n, nodes[n].start("\n".join(lines) + "\n")) for n, lines in wave.items()]
         for node, job in running:
             r = job.wait()
             if r.returncode != 0:
