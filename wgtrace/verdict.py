@@ -9,7 +9,7 @@ allowed-ips); the cause always comes from what the kernel says now.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .evidence import NodeFacts
 from .model import Lab
@@ -62,9 +62,9 @@ class Context:
         for w in self.lab.nodes[node].wireguard.values():
             for p in w.peers:
                 if p.peer == peer:
-                    found = p if found is None else type(p)(p.peer, p.allowed_ips, p.endpoint or found.endpoint,
-                                                            p.keepalive if p.keepalive is not None else found.keepalive,
-                                                            p.stage)
+                    found = p if found is None else replace(
+                        p, endpoint=p.endpoint or found.endpoint,
+                        keepalive=p.keepalive if p.keepalive is not None else found.keepalive)
         return found
 
 
@@ -228,12 +228,12 @@ def _mtu_error(ctx: Context) -> Verdict | None:
     return None
 
 
-def _route_fix(ctx: Context, node: str, dst: str, replace: str | None = None) -> list[dict]:
+def _route_fix(ctx: Context, node: str, dst: str, prefix: str | None = None) -> list[dict]:
     """Route ``dst``'s network into the node's WireGuard interface, toward the peer that carries it."""
     wg = ctx.wg_iface(node)
     if not wg or wg not in ctx.facts[node].links:
         return []
-    net = replace or _covering_net(ctx, dst)
+    net = prefix or _covering_net(ctx, dst)
     via = ""
     for w in ctx.lab.nodes[node].wireguard.values():
         for p in w.peers:
@@ -241,7 +241,7 @@ def _route_fix(ctx: Context, node: str, dst: str, replace: str | None = None) ->
                 hub = ctx.lab.nodes[p.peer].wireguard
                 if hub:
                     via = f" via {next(iter(hub.values())).address.split('/')[0]}"
-    verb = "replace" if replace else "add"
+    verb = "replace" if prefix else "add"
     return [{"node": node, "command": f"ip route {verb} {net}{via} dev {wg}"}]
 
 
@@ -255,6 +255,12 @@ def _route_missing(ctx: Context) -> Verdict | None:
             wg = ctx.wg_iface(h.node)
             if wg and h.iface != wg and wg in ctx.facts[h.node].links and behind_tunnel(ctx, h.dst) \
                     and not _on_link(ctx, h.node, h.dst):
+                if not ctx.facts[h.node].links[wg]["up"]:      # its routes went down with it
+                    v = Verdict("link-down", _stop(h.node, wg, phase), params={"node": h.node, "iface": wg})
+                    v.add(h.node, "capture", f"{h.summary} left by {h.iface}, not {wg}")
+                    v.add(h.node, "link", f"{wg} is down, and the routes into it are gone")
+                    v.fix = [{"node": h.node, "command": f"ip link set {wg} up"}]
+                    return v
                 r = ctx.route(h.node, h.dst)
                 v = Verdict("route-missing", _stop(h.node, h.iface, phase),
                             params={"node": h.node, "iface": h.iface, "dst": h.dst, "wg": wg})
@@ -262,7 +268,7 @@ def _route_missing(ctx: Context) -> Verdict | None:
                 v.add(h.node, "route", f"ip route get {h.dst}: via {r.get('via')} dev {r.get('dev')}"
                       if r.get("ok") else f"ip route get {h.dst}: {r.get('error')}")
                 specific = ctx.routes.get((h.node, "match", h.dst))
-                v.fix = _route_fix(ctx, h.node, h.dst, replace=specific)
+                v.fix = _route_fix(ctx, h.node, h.dst, prefix=specific)
                 return v
             if phase == "request" and h.node == res.src and h.iface != wg \
                     and (not wg or wg not in ctx.facts[h.node].links) and behind_tunnel(ctx, h.dst):
