@@ -13,7 +13,7 @@ from typing import Callable
 from .errors import BuildError, LabStateError
 from .model import Lab
 from .node import NodeHandle
-from .preflight import choose_wg_impl, require_root, require_tools, which
+from .preflight import choose_wg_impl, inotify_use, require_root, require_tools, which
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .stages import stage_commands
 from . import teardown
@@ -32,6 +32,13 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
     wg_impl = choose_wg_impl()
     require_tools(wg_impl)
     stage = len(lab.stages) - 1 if stage is None else stage
+    if wg_impl == "wireguard-go":
+        need = sum(len(n.wireguard) for n in lab.nodes.values())
+        used, limit = inotify_use()
+        if limit and used + need > limit:
+            raise LabStateError(f"too many labs are up for one more: each wireguard-go needs an inotify "
+                                f"instance and {used} of the {limit} allowed to root (fs.inotify."
+                                f"max_user_instances) are in use; take some labs down first.")
     RUN_ROOT.mkdir(parents=True, exist_ok=True)
     if not NETNS_DIR.exists():
         # We bring /run/netns into being (netns.create mounts it); the last lab down removes it.

@@ -547,6 +547,11 @@ def doctor():
     out.print(f"WireGuard:       [magenta]{r.wg_impl}[/]"
               + ("" if r.wg_impl == "kernel" else " (no kernel module; the userspace daemon is used)"))
     out.print(f"iptables:        {r.iptables_variant}")
+    if r.wg_impl == "wireguard-go":
+        from .preflight import inotify_use
+        used, limit = inotify_use()
+        out.print(f"inotify:         {used} of {limit} instances in use (one per wireguard-go interface; "
+                  f"about {max(0, limit - used) // 3} more seed labs fit)", highlight=False)
     missing = []
     for tool, path in r.tools.items():
         need = tool in REQUIRED or (tool == "wireguard-go" and r.wg_impl == "wireguard-go")

@@ -74,3 +74,32 @@ def machine_report() -> Report:
         out = subprocess.run([tools["iptables"], "--version"], capture_output=True, text=True).stdout
         variant = "nf_tables" if "nf_tables" in out else "legacy" if "legacy" in out else out.strip()
     return Report(os.geteuid() == 0, choose_wg_impl(), variant, tools)
+
+
+def inotify_use() -> tuple[int, int]:
+    """(inotify instances open by root, fs.inotify.max_user_instances).
+
+    wireguard-go watches its UAPI socket with inotify, one instance per interface, and the
+    limit is per user (128 by default): past it, a new wireguard-go dies at start with "too
+    many open files" and its wg0 vanishes. Counted from /proc, read only."""
+    try:
+        with open("/proc/sys/fs/inotify/max_user_instances") as f:
+            limit = int(f.read())
+    except (OSError, ValueError):
+        return 0, 0
+    used = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != 0:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                        used += 1
+                except OSError:
+                    pass
+        except OSError:
+            continue
+    return used, limit

@@ -28,7 +28,7 @@ def _lab_netns(lab: str) -> list[str]:
     return sorted(names)
 
 
-def _pids_in(netns_inodes: set[int], lab: str) -> list[int]:
+def _pids_in(netns_inodes: set[tuple[int, int]], lab: str) -> list[int]:
     """Processes of the lab: living in one of its namespaces, or started by wgtrace in one of its
     nodes (every such process carries WGTRACE_LAB=<lab> in its environment, even if its
     namespace has already lost its name)."""
@@ -39,7 +39,8 @@ def _pids_in(netns_inodes: set[int], lab: str) -> list[int]:
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
-            if os.stat(f"/proc/{entry}/ns/net").st_ino in netns_inodes:
+            st = os.stat(f"/proc/{entry}/ns/net")
+            if (st.st_dev, st.st_ino) in netns_inodes:
                 pids.append(int(entry))
                 continue
             with open(f"/proc/{entry}/environ", "rb") as f:
@@ -57,12 +58,18 @@ def lab_down(lab: str) -> bool:
         raise UsageError(f"{lab!r} is not a lab name (lower-case letters and digits, "
                          f"at most 12 characters).")
     names = _lab_netns(lab)
+    # A namespace is identified by (device, inode) of nsfs. A file in /run/netns that is no longer
+    # a namespace (its mount gone after a crash) has a tmpfs inode number, which may equal some
+    # other lab's namespace inode: matching on st_ino alone would kill that lab's processes.
+    nsfs = os.stat("/proc/self/ns/net").st_dev
     inodes = set()
     for n in names:
         try:
-            inodes.add(os.stat(NETNS_DIR / n).st_ino)
+            st = os.stat(NETNS_DIR / n)
         except OSError:
-            pass
+            continue
+        if st.st_dev == nsfs:
+            inodes.add((st.st_dev, st.st_ino))
     # Scan, kill, and scan again: a process may fork (a daemon starting) between scan and kill.
     for _ in range(5):
         pids = [p for p in _pids_in(inodes, lab) if not _zombie(p)]
