@@ -94,7 +94,7 @@ class FixStep:
     applied: list[dict] = field(default_factory=list)    # {"node", "command", "status", "output"}
 
 
-def fix_loop(src: str, dst: str, lab_name: str | None = None, max_rounds: int = 8,
+def fix_loop(src: str, dst: str, lab_name: str | None = None, max_rounds: int = 16,
              on_step: Callable[[FixStep], None] = lambda s: None, **kw) -> list[FixStep]:
     """Diagnose, apply the fix, and again, until reachable or no fix is known."""
     steps: list[FixStep] = []
@@ -102,6 +102,8 @@ def fix_loop(src: str, dst: str, lab_name: str | None = None, max_rounds: int = 
     seen: set[str] = set()
     for _ in range(max_rounds):
         d = run_diagnose(src, dst, state.lab, **kw)
+        if steps and d.verdict.cause == "wg-no-handshake" and (not d.verdict.fix or repr(d.verdict.fix) in seen):
+            d = _await_handshake(src, dst, state.lab, d, **kw)
         step = FixStep(d)
         steps.append(step)
         if d.reachable or not d.verdict.fix:
@@ -122,3 +124,14 @@ def fix_loop(src: str, dst: str, lab_name: str | None = None, max_rounds: int = 
         # A WireGuard change may need a fresh handshake before data flows; give it a moment.
         time.sleep(0.3 if any(a["command"].startswith("wg ") for a in step.applied) else 0.05)
     return steps
+
+
+def _await_handshake(src: str, dst: str, lab: str, d: Diagnosis, **kw) -> Diagnosis:
+    """After a fix, a tunnel may still be between handshakes: WireGuard sends one initiation per
+    5 s at most, so a verdict of "no handshake" right after a repair is not yet the truth.
+    Probe again (each probe asks for a handshake) for up to 6 s before believing it."""
+    deadline = time.monotonic() + 6.0
+    while time.monotonic() < deadline and d.verdict.cause == "wg-no-handshake":
+        time.sleep(1.0)
+        d = run_diagnose(src, dst, lab, **kw)
+    return d

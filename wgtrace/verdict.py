@@ -391,23 +391,67 @@ def _tunnel_send(ctx: Context, h: Hop, phase: str) -> Verdict:
     age = f"{int(ctx.now - p.latest_handshake)} s ago" if p.latest_handshake and ctx.now else \
         ("never" if not p.latest_handshake else "long ago")
     v.add(node, "wireguard", f"peer {params['peer']}: endpoint {p.endpoint or '(none)'}, latest handshake {age}")
-    hs = [x for x in ctx.res.handshakes if x.node == node and x.dir == "out"]
+    hs = [x for x in ctx.res.handshakes if x.node == node and x.dir == "out" and "initiation" in x.summary]
     if hs:
         v.add(node, "capture", f"{len(hs)} handshake initiation(s) sent: {hs[0].summary}")
     v.fix = _peer_fix(ctx, node, wg, p, peer_node)
     if peer_node and _peer_as_declared(ctx, node, p, peer_node):
         # Nothing to change here: follow the handshake to the other side and ask it.
         arrived = [x for x in ctx.res.handshakes if x.node == peer_node and x.dir == "in"]
-        if arrived:
-            r = _tunnel_receive(ctx, arrived[-1], phase, sender=node)
-            if r.cause != "inconsistent":
-                r.evidence = v.evidence + r.evidence
-                return r
+        r = _tunnel_receive(ctx, arrived[-1], phase, sender=node) if arrived else \
+            _remote_state(ctx, node, peer_node, phase)
+        if r is not None and r.cause != "inconsistent":
+            r.evidence = v.evidence + r.evidence
+            return r
         v.fix = []
     if peer_node is None:
-        v.params["peer"] = "?"
+        v.params["peer"] = f"the peer with key {p.public_key[:12]}…"
         v.add(node, "wireguard", f"the key {p.public_key[:12]}… belongs to no node of this lab")
     return _maybe_link_down(ctx, v, p, node)
+
+
+def _remote_state(ctx: Context, sender: str, remote: str, phase: str) -> Verdict | None:
+    """No handshake was even attempted during the probe (WireGuard sends at most one per 5 s, and
+    gives up after 90 s until new data asks again): judge the far side by its configuration."""
+    f = ctx.facts.get(remote)
+    if f is None or not f.wg:
+        return None
+    wg, listen = f.wg[0].name, f.wg[0].listen_port
+    public = next((i for i in ctx.lab.nodes[remote].addresses), None)
+    for c in f.rules:
+        words = c.rule.split()
+        if c.table != "filter" or c.chain != "INPUT" or c.target not in ("DROP", "REJECT"):
+            continue
+        if c.rule.startswith("policy"):
+            continue        # a DROP policy usually has ACCEPT rules before it; counters would tell
+        port = words[words.index("--dport") + 1] if "--dport" in words else None
+        proto = words[words.index("-p") + 1] if "-p" in words else None
+        if (proto in (None, "udp")) and (port in (None, str(listen))):
+            v = Verdict("input-filtered", _stop(remote, public, phase),
+                        params={"node": remote, "iface": public, "rule": c.rule})
+            v.add(remote, "iptables", f"INPUT {c.rule}: drops WireGuard's UDP port {listen} "
+                                      f"(no handshake was attempted during this probe to count it)")
+            v.fix = [{"node": remote, "command": f"iptables -D {c.rule[3:]}"}]
+            return v
+    link = f.links.get(wg, {"up": True})
+    if not link["up"]:
+        v = Verdict("link-down", _stop(remote, wg, phase), params={"node": remote, "iface": wg})
+        v.add(remote, "link", f"{wg} is down")
+        v.fix = [{"node": remote, "command": f"ip link set {wg} up"}]
+        return v
+    if sender in ctx.keys and ctx.keys[sender] not in {p.public_key for w in f.wg for p in w.peers}:
+        mp = ctx.model_peer(remote, sender)
+        wrong = [p for w in f.wg for p in w.peers if ctx.node_of_key(p.public_key) is None]
+        v = Verdict("wg-no-handshake", _stop(remote, wg, phase), params={"node": remote, "iface": wg, "peer": sender})
+        v.add(remote, "wireguard", f"no peer with {sender}'s key on {remote}")
+        if mp:
+            cmd = f"wg set {wg}" + (f" peer {wrong[0].public_key} remove" if wrong else "")
+            cmd += f" peer {ctx.keys[sender]} allowed-ips {','.join(mp.allowed_ips)}"
+            if mp.keepalive:
+                cmd += f" persistent-keepalive {mp.keepalive}"
+            v.fix = [{"node": remote, "command": cmd}]
+        return v
+    return None
 
 
 def _peer_as_declared(ctx: Context, node: str, p, peer_node: str) -> bool:
