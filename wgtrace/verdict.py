@@ -148,7 +148,7 @@ def _refused(ctx: Context) -> Verdict | None:
         v = Verdict("input-filtered", _stop(node, iface, "request"),
                     params={"node": node, "iface": iface, "rule": c.rule})
         v.add(node, "iptables", f"{c.rule} matched {n} packet(s) during the probe")
-        v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}"}]
+        v.fix = [_undo_rule(node, c, "INPUT")]
     else:
         v = Verdict("port-closed", _stop(node, iface, "request"),
                     params={"node": node, "port": res.probe.get("port"), "dst": res.probe["dst_ip"]})
@@ -179,8 +179,7 @@ def _send_error(ctx: Context) -> Verdict:
         v.add(src, "kernel", f"sendto: {res.send_error}")
         if c:
             v.add(src, "iptables", f"{c.rule} matched {drops[0][1]} packet(s) during the probe")
-            v.fix = [{"node": src, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
-                      else "iptables -P OUTPUT ACCEPT"}]
+            v.fix = [_undo_rule(src, c, "OUTPUT")]
         return v
     if "too long" in res.send_error:
         dev = res.route.get("dev") or ctx.route(src, res.probe["dst_ip"]).get("dev")
@@ -431,7 +430,7 @@ def _remote_state(ctx: Context, sender: str, remote: str, phase: str) -> Verdict
                         params={"node": remote, "iface": public, "rule": c.rule})
             v.add(remote, "iptables", f"INPUT {c.rule}: drops WireGuard's UDP port {listen} "
                                       f"(no handshake was attempted during this probe to count it)")
-            v.fix = [{"node": remote, "command": f"iptables -D {c.rule[3:]}"}]
+            v.fix = [_undo_rule(remote, c, "INPUT")]
             return v
     link = f.links.get(wg, {"up": True})
     if not link["up"]:
@@ -445,13 +444,29 @@ def _remote_state(ctx: Context, sender: str, remote: str, phase: str) -> Verdict
         v = Verdict("wg-no-handshake", _stop(remote, wg, phase), params={"node": remote, "iface": wg, "peer": sender})
         v.add(remote, "wireguard", f"no peer with {sender}'s key on {remote}")
         if mp:
-            cmd = f"wg set {wg}" + (f" peer {wrong[0].public_key} remove" if wrong else "")
-            cmd += f" peer {ctx.keys[sender]} allowed-ips {','.join(mp.allowed_ips)}"
-            if mp.keepalive:
-                cmd += f" persistent-keepalive {mp.keepalive}"
-            v.fix = [{"node": remote, "command": cmd}]
+            v.fix = [{"node": remote, "command": _wg_peer_command(
+                wg, ctx.keys[sender], mp.allowed_ips, None, mp.keepalive, wrong[0].public_key if wrong else None)}]
         return v
     return None
+
+
+def _wg_peer_command(wg: str, key: str, allowed, endpoint: str | None = None,
+                     keepalive: int | None = None, remove: str | None = None) -> str:
+    """One ``wg set`` line that (re)declares a peer, dropping a wrong one first."""
+    cmd = f"wg set {wg}" + (f" peer {remove} remove" if remove else "")
+    cmd += f" peer {key} allowed-ips {','.join(allowed)}"
+    if endpoint:
+        cmd += f" endpoint {endpoint}"
+    if keepalive:
+        cmd += f" persistent-keepalive {keepalive}"
+    return cmd
+
+
+def _undo_rule(node: str, c, chain: str) -> dict:
+    """The fix for a firewall rule or policy that dropped the probe."""
+    if c.rule.startswith("policy"):
+        return {"node": node, "command": f"iptables -P {chain} ACCEPT"}
+    return {"node": node, "command": f"iptables -D {c.rule[3:]}"}
 
 
 def _peer_as_declared(ctx: Context, node: str, p, peer_node: str) -> bool:
@@ -472,16 +487,11 @@ def _peer_fix(ctx: Context, node: str, wg: str, p, peer_node: str | None) -> lis
         return []
     mp = ctx.model_peer(node, want_node)
     right_key = ctx.keys[want_node]
-    allowed = ",".join(p.allowed_ips) if p.allowed_ips else ",".join(mp.allowed_ips if mp else [])
-    cmd = f"wg set {wg}"
-    if p.public_key != right_key:
-        cmd += f" peer {p.public_key} remove"
-    cmd += f" peer {right_key} allowed-ips {allowed}"
-    if mp and mp.endpoint:
-        cmd += f" endpoint {endpoint_of(ctx.lab, mp.endpoint)}"
-    if mp and mp.keepalive:
-        cmd += f" persistent-keepalive {mp.keepalive}"
-    return [{"node": node, "command": cmd}]
+    allowed = p.allowed_ips or (mp.allowed_ips if mp else [])
+    endpoint = endpoint_of(ctx.lab, mp.endpoint) if mp and mp.endpoint else None
+    return [{"node": node, "command": _wg_peer_command(
+        wg, right_key, allowed, endpoint, mp.keepalive if mp else None,
+        p.public_key if p.public_key != right_key else None)}]
 
 
 def _maybe_link_down(ctx: Context, v: Verdict, p, node: str) -> Verdict:
@@ -546,16 +556,10 @@ def _tunnel_receive(ctx: Context, h: Hop, phase: str, sender: str | None = None)
         v.add(node, "wireguard", "peers: " + ", ".join(ctx.node_of_key(p.public_key) or p.public_key[:12] + "… (unknown key)"
                                                        for w in f.wg for p in w.peers))
         mp = ctx.model_peer(node, sender)
-        if mp:
-            cmd = f"wg set {wg}"
-            if wrong:
-                cmd += f" peer {wrong[0].public_key} remove"
-            cmd += f" peer {ctx.keys[sender]} allowed-ips {','.join(mp.allowed_ips)}"
-            if h.sport:       # where the sender's datagrams came from (through its NAT)
-                cmd += f" endpoint {h.src}:{h.sport}"
-            if mp.keepalive:
-                cmd += f" persistent-keepalive {mp.keepalive}"
-            v.fix = [{"node": node, "command": cmd}]
+        if mp:                # endpoint: where the sender's datagrams came from (through its NAT)
+            v.fix = [{"node": node, "command": _wg_peer_command(
+                wg, ctx.keys[sender], mp.allowed_ips, f"{h.src}:{h.sport}" if h.sport else None,
+                mp.keepalive, wrong[0].public_key if wrong else None)}]
         return v
     # 5. cryptokey routing on the receiving side: the inner source is not the sender's
     p = next((p for w in f.wg for p in w.peers if p.public_key == ctx.keys.get(sender)), None)
@@ -633,7 +637,7 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
                 else f"-A FORWARD -i {h.iface} -o {out} -j ACCEPT"
             v.fix = [{"node": node, "command": f"iptables -t filter {rule}"}]
         else:
-            v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}"}]
+            v.fix = [_undo_rule(node, c, "FORWARD")]
         return v
     if not r.get("ok", True) and r.get("error"):
         v = Verdict("route-missing", _stop(node, h.iface, phase), params={**params, "iface": h.iface, "wg": ctx.wg_iface(node) or "-"})
@@ -682,8 +686,7 @@ def _at_destination(ctx: Context, h: Hop, phase: str) -> Verdict:
                                                                            "rule": c.rule, "src": h.src, "dst": h.dst})
         v.add(node, "capture", f"{h.summary} arrived on {node} {h.iface}; no answer left")
         v.add(node, "iptables", f"{c.rule} matched {n} packet(s) during the probe")
-        v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
-                  else "iptables -P INPUT ACCEPT"}]
+        v.fix = [_undo_rule(node, c, "INPUT")]
         return v
     out_drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "OUTPUT"
                  and c.target in ("DROP", "REJECT")]
@@ -692,8 +695,7 @@ def _at_destination(ctx: Context, h: Hop, phase: str) -> Verdict:
         v = Verdict("output-filtered", _stop(node, h.iface, "reply"), params={"node": node, "rule": c.rule})
         v.add(node, "capture", f"{h.summary} arrived on {node} {h.iface}; no answer left")
         v.add(node, "iptables", f"OUTPUT {c.rule} matched {n} packet(s) during the probe")
-        v.fix = [{"node": node, "command": f"iptables -D {c.rule[3:]}" if not c.rule.startswith("policy")
-                  else "iptables -P OUTPUT ACCEPT"}]
+        v.fix = [_undo_rule(node, c, "OUTPUT")]
         return v
     return _inconsistent(ctx, f"{h.dst} got the request on {node} and nothing explains why it did not answer", h)
 
