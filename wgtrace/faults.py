@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LabFileError, UsageError
+from .errors import LabFileError
 from .node import NodeHandle
 from .runtime import LabState
 

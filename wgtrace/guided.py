@@ -7,8 +7,6 @@ This module is the engine; the CLI gives it a prompt. Output goes through ``say`
 """
 from __future__ import annotations
 
-import shlex
-import subprocess
 from typing import Callable
 
 from .build import lab_up

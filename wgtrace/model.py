@@ -121,19 +121,6 @@ class Lab:
                 return i
         return None
 
-    def ifaces(self, node: str) -> list[str]:
-        """Interfaces of a node in the final stage, in a stable order."""
-        n = self.nodes[node]
-        names: list[str] = []
-        for link in self.links:
-            for end in (link.a, link.b):
-                if end.node == node and end.iface not in names:
-                    names.append(end.iface)
-        for name in list(n.bridges) + list(n.wireguard):
-            if name not in names:
-                names.append(name)
-        return names
-
     def bridge_ports(self) -> dict[str, set[str]]:
         """node -> its interfaces that are ports of a bridge (the bridge shows their traffic)."""
         ports: dict[str, set[str]] = {}

@@ -37,11 +37,6 @@ class Probe:
     def marker(self) -> bytes:
         return MARK + b"%08x" % self.nonce
 
-    def describe(self) -> str:
-        what = {"icmp": "ICMP echo", "tcp": f"TCP SYN to port {self.port}",
-                "udp": f"UDP to port {self.port}"}[self.kind]
-        return what + (f", {self.size} bytes with DF" if self.size else "")
-
     def to_json(self) -> dict:
         return {"kind": self.kind, "port": self.port or None, "size": self.size or None,
                 "src_ip": self.src_ip or None, "dst_ip": self.dst}

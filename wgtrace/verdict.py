@@ -611,7 +611,7 @@ def _forwarding(ctx: Context, h: Hop, phase: str) -> Verdict:
         if prefix:
             v.fix = [{"node": node, "command": f"ip route replace {prefix} dev {h.iface}"}]
         else:
-            v.fix = [{"node": node, "command": f"sysctl -w net.ipv4.conf.all.rp_filter=2"},
+            v.fix = [{"node": node, "command": "sysctl -w net.ipv4.conf.all.rp_filter=2"},
                      {"node": node, "command": f"sysctl -w net.ipv4.conf.{h.iface}.rp_filter=2"}]
         return v
     if f.sysctl.get("net.ipv4.ip_forward") == "0":

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from wgtrace.diagnose import fix_loop, run_diagnose
+from wgtrace.diagnose import run_diagnose
 from wgtrace.faults import find_fault, inject, load_faults
 from wgtrace.labfile import find_lab
 from wgtrace.verdict import CAUSES

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import struct
 
-import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
