@@ -23,9 +23,9 @@ from typing import Callable, Iterable, Iterator
 
 import pytest
 
-from wgtrace.model import Lab
-from wgtrace.node import NodeHandle
-from wgtrace.runtime import LabState
+from wgtrace.spec.model import Lab
+from wgtrace.nodes.netns import NetnsNode
+from wgtrace.lab.runtime import LabState
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ENV = "WGTRACE_REQUIRE_LAB"
@@ -41,7 +41,7 @@ def lab_blocker() -> str | None:
     if os.geteuid() != 0:
         return "not root: lab tests build network namespaces"
     from wgtrace.errors import WgtraceError
-    from wgtrace.preflight import choose_wg_impl, require_tools
+    from wgtrace.lab.preflight import choose_wg_impl, require_tools
     try:
         require_tools(choose_wg_impl())
     except WgtraceError as e:
@@ -90,7 +90,7 @@ def _need_lab() -> None:
 
 def fresh_lab_name() -> str:
     """A lab name nobody uses on this machine right now: t<pid % 10000><counter>."""
-    from wgtrace.runtime import NETNS_DIR, lab_dir
+    from wgtrace.lab.runtime import NETNS_DIR, lab_dir
     while True:
         name = f"t{os.getpid() % 10000}{next(_counter)}"
         assert len(name) <= 12, name
@@ -103,7 +103,7 @@ def fresh_lab_name() -> str:
 
 def netns_entries(name: str) -> list[Path]:
     """/run/netns/wgt-<name>-*: lab names have no '-', so no other lab's entries match."""
-    from wgtrace.runtime import NETNS_DIR
+    from wgtrace.lab.runtime import NETNS_DIR
     return sorted(NETNS_DIR.glob(f"wgt-{name}-*")) if NETNS_DIR.is_dir() else []
 
 
@@ -142,7 +142,7 @@ def lab_processes(name: str, inodes: Iterable[int] = ()) -> list[tuple[int, str,
     A namespace inode that is now another lab's named namespace is not counted: the kernel
     reuses inode numbers of freed namespaces, and other people's labs come and go.
     """
-    from wgtrace.runtime import NETNS_DIR
+    from wgtrace.lab.runtime import NETNS_DIR
     inodes = set(inodes)
     others = set()
     if inodes and NETNS_DIR.is_dir():
@@ -179,7 +179,7 @@ def lab_processes(name: str, inodes: Iterable[int] = ()) -> list[tuple[int, str,
 
 def lab_leftovers(name: str, inodes: Iterable[int] = ()) -> list[str]:
     """Everything of lab ``name`` still on the machine, as readable lines ([] = nothing)."""
-    from wgtrace.runtime import lab_dir
+    from wgtrace.lab.runtime import lab_dir
     left = [f"netns {p}" for p in netns_entries(name)]
     if lab_dir(name).exists():
         left.append(f"directory {lab_dir(name)}")
@@ -189,8 +189,8 @@ def lab_leftovers(name: str, inodes: Iterable[int] = ()) -> list[str]:
 
 def _remove_if_left(name: str) -> None:
     """Tear down lab ``name`` if anything of it exists (only names this session made)."""
-    from wgtrace.runtime import lab_dir
-    from wgtrace.teardown import lab_down
+    from wgtrace.lab.runtime import lab_dir
+    from wgtrace.lab.teardown import lab_down
     if lab_dir(name).exists() or netns_entries(name):
         lab_down(name)
 
@@ -206,8 +206,13 @@ class RunningLab:
     def name(self) -> str:
         return self.model.name
 
-    def node(self, node: str) -> NodeHandle:
-        return NodeHandle(self.name, node, self.state.wg_impl)
+    def node(self, node: str) -> NetnsNode:
+        return self.state.node(node)
+
+    def net(self):
+        """The lab as trace and diagnose take it."""
+        from wgtrace.lab.open import open_lab
+        return open_lab(self.name)
 
     def netns_inodes(self) -> set[int]:
         return netns_inodes(self.name)
@@ -231,10 +236,10 @@ class LabFactory:
     def running(self, stage: int | str | None = None, name: str | None = None) -> Iterator[RunningLab]:
         """The seed lab, up at ``stage`` (default: the last) while the block runs; down after it,
         whatever happens inside."""
-        from wgtrace.build import lab_up
+        from wgtrace.lab.build import lab_up
         from wgtrace.errors import LabStateError
-        from wgtrace.labfile import load_lab
-        from wgtrace.teardown import lab_down
+        from wgtrace.spec.labfile import load_lab
+        from wgtrace.lab.teardown import lab_down
         for _ in range(20):
             model = load_lab("seed", rename=name or fresh_lab_name())
             index = model.stage_index(stage) if stage is not None else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from wgtrace.errors import ExitStatus
-from wgtrace.runtime import load_state
+from wgtrace.lab.runtime import load_state
 
 pytestmark = pytest.mark.lab
 

@@ -5,10 +5,16 @@ import json
 
 import pytest
 
-from wgtrace.diagnose import run_diagnose
-from wgtrace.faults import find_fault, inject, load_faults
-from wgtrace.labfile import find_lab
-from wgtrace.verdict import CAUSES
+from wgtrace.diagnose.run import diagnose
+from wgtrace.diagnose.verdict import CAUSES
+from wgtrace.lab.inject import inject
+from wgtrace.lab.open import open_lab
+from wgtrace.spec.faults import find_fault, load_faults
+from wgtrace.spec.labfile import find_lab
+
+
+def run_diagnose(src, dst, lab, **kw):
+    return diagnose(open_lab(lab), src, dst, **kw)
 
 FAULTS = load_faults(str(find_lab("seed")))
 
@@ -61,7 +67,7 @@ def test_stacked_faults_first_stop_then_fix_clears_both(lab_factory, cli):
     inject(find_fault(FAULTS, "company-return-rule-missing"), lab.state)
     inject(find_fault(FAULTS, "bcc-forwarding-off"), lab.state)
     d = run_diagnose("home", "target", lab.name)
-    assert (d.verdict.cause, d.verdict.stop["node"]) == ("forwarding-disabled", "bcc")   # the first stop
+    assert (d.verdict.cause, d.verdict.stop.node) == ("forwarding-disabled", "bcc")   # the first stop
     r = cli("diagnose", "home", "target", "--lab", lab.name, "--fix", "--json")
     assert r.returncode == 0, r.stdout
     steps = json.loads(r.stdout)["steps"]

@@ -12,9 +12,9 @@ import socket
 import pytest
 
 from wgtrace.errors import ExitStatus
-from wgtrace.labfile import load_lab
-from wgtrace.runtime import lab_dir, load_state
-from wgtrace.wgstate import parse_dump
+from wgtrace.spec.labfile import load_lab
+from wgtrace.lab.runtime import lab_dir, load_state
+from wgtrace.nodes.wgstate import parse_dump
 
 pytestmark = pytest.mark.lab
 
@@ -87,7 +87,7 @@ def test_cli_exec_wg_show_on_bcc(seed_lab, cli):
     r = cli("lab", "exec", "--lab", seed_lab.name, "bcc", "--", "wg", "show")
     assert r.returncode == 0, r.stderr
     assert f"public key: {seed_lab.state.keys['bcc']}" in r.stdout
-    on_disk = (seed_lab.node("bcc").dir / "home" / "public").read_text().strip()
+    on_disk = (seed_lab.node("bcc").root_dir / "home" / "public").read_text().strip()
     assert on_disk == seed_lab.state.keys["bcc"]
 
 

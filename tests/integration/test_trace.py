@@ -7,7 +7,12 @@ import subprocess
 
 import pytest
 
-from wgtrace.trace import run_trace
+from wgtrace.lab.open import open_lab
+from wgtrace.trace.run import run_trace as _run_trace
+
+
+def run_trace(src, dst, lab, **kw):
+    return _run_trace(open_lab(lab), src, dst, **kw)
 
 # stage -> (reachable, last seen (node, iface, direction, phase)) on the seed lab, home -> target
 LAST_SEEN = {
@@ -33,19 +38,19 @@ def _inner(res, **kw):
 @pytest.mark.parametrize("stage", list(LAST_SEEN))
 def test_last_seen_at_every_stage(lab_factory, stage):
     lab = lab_factory.up(stage)
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     reachable, last = LAST_SEEN[stage]
-    assert res.reachable is reachable, res.story
+    assert res.reachable is reachable, res.story_text()
     if last is None:
         assert res.last_seen is None
     else:
         ls = res.last_seen
-        assert (ls.node, ls.iface, ls.direction, ls.phase) == last, res.story
+        assert (ls.node, ls.iface, ls.dir, ls.phase) == last, res.story_text()
 
 
 def test_no_route_on_home_leaves_by_wlp2s0_toward_home_router(lab_factory):
     lab = lab_factory.up("peers")
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     first = _inner(res, node="home", role="request")[0]
     assert (first.iface, first.dir, first.src, first.dst) == ("wlp2s0", "out", "192.168.0.9", "10.10.13.61")
     assert _inner(res, node="home-router", iface="lan", dir="in", role="request")
@@ -55,7 +60,7 @@ def test_no_route_on_home_leaves_by_wlp2s0_toward_home_router(lab_factory):
 
 def test_no_forwarding_on_bcc_enters_wg0_never_leaves(lab_factory):
     lab = lab_factory.up("home-allowed-ips")
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     assert _inner(res, node="bcc", iface="wg0", dir="in", role="request")
     assert not [h for h in res.hops if h.node == "bcc" and h.dir == "out" and h.role == "request"]
     assert res.expected_next == "seen entering bcc on wg0, never left bcc"
@@ -63,7 +68,7 @@ def test_no_forwarding_on_bcc_enters_wg0_never_leaves(lab_factory):
 
 def test_no_nat_target_sees_vpn_source_and_reply_goes_to_router(lab_factory):
     lab = lab_factory.up("company-forward")
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     at_target = _inner(res, node="target", iface="ens192", dir="in", role="request")
     assert at_target and (at_target[0].src, at_target[0].dst) == ("192.168.2.2", "10.10.13.61")
     # the reply leaves target toward its default gateway 10.10.13.1 and is masqueraded out of wan
@@ -74,13 +79,13 @@ def test_no_nat_target_sees_vpn_source_and_reply_goes_to_router(lab_factory):
 
 def test_no_return_rule_reply_seen_on_ens192_never_on_wg0(lab_factory):
     lab = lab_factory.up("masquerade")
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     assert _inner(res, node="company", iface="ens192", dir="in", role="reply")
     assert not _inner(res, node="company", iface="wg0", role="reply")
 
 
 def test_reachable_path_is_the_documents_figure_and_nat_is_one_packet(seed_lab):
-    res, _ = run_trace("home", "target", seed_lab.name)
+    res = run_trace("home", "target", seed_lab.name)
     assert res.reachable
     assert res.inner_path("request") == ("home.wg0 -> bcc.wg0 -> bcc.wg0 -> company.wg0 -> "
                                          "company.ens192 -> target.ens192")
@@ -99,14 +104,14 @@ def test_reachable_path_is_the_documents_figure_and_nat_is_one_packet(seed_lab):
 
 
 def test_tcp_22_reaches_sshd(seed_lab):
-    res, _ = run_trace("home", "target", seed_lab.name, tcp=22)
+    res = run_trace("home", "target", seed_lab.name, tcp=22)
     assert res.reachable
     assert any("Flags [S.]" in h.summary for h in res.hops if h.role == "reply")
 
 
 def test_redirects_are_reported_not_answers(lab_factory):
     lab = lab_factory.up("return-rule")       # bcc still sends redirects before the last stage
-    res, _ = run_trace("home", "target", lab.name)
+    res = run_trace("home", "target", lab.name)
     assert res.reachable
     assert res.redirects and all("redirect" in h.summary for h in res.redirects)
     assert all(h.role != "redirect" for h in res.hops)
@@ -122,8 +127,8 @@ def test_json_schema_and_exit_codes(seed_lab, lab_factory, cli):
     r = cli("trace", "home", "target", "--lab", broken.name, "--json")
     assert r.returncode == 1
     d = json.loads(r.stdout)
-    assert d["reachable"] is False and d["last_seen"] == {"node": "bcc", "iface": "wg0", "direction": "in",
-                                                          "phase": "request"}
+    assert d["reachable"] is False and d["last_seen"] == {"node": "bcc", "iface": "wg0", "dir": "in",
+                                                          "direction": "in", "phase": "request"}
 
 
 def test_bad_destination_and_node(seed_lab, cli):
@@ -134,27 +139,51 @@ def test_bad_destination_and_node(seed_lab, cli):
 
 
 @pytest.mark.skipif(not shutil.which("tcpdump"), reason="tcpdump not installed")
-def test_pcap_files_open_with_tcpdump(seed_lab, cli, tmp_path):
-    r = cli("trace", "home", "target", "--lab", seed_lab.name, "--pcap", str(tmp_path))
+def test_pcapng_opens_with_tcpdump_and_names_every_interface(seed_lab, cli, tmp_path):
+    path = tmp_path / "sub" / "probe.pcapng"
+    r = cli("trace", "home", "target", "--lab", seed_lab.name, "--pcap", str(path))
     assert r.returncode == 0, r.stderr
-    wg = tmp_path / "company-wg0.pcap"
-    out = subprocess.run(["tcpdump", "-nn", "-r", str(wg)], capture_output=True, text=True)
-    assert out.returncode == 0 and "192.168.2.2 > 10.10.13.61: ICMP echo request" in out.stdout
-    eth = subprocess.run(["tcpdump", "-nn", "-r", str(tmp_path / "bcc-eth0.pcap")], capture_output=True, text=True)
-    assert "38371" in eth.stdout
+    out = subprocess.run(["tcpdump", "-nn", "-r", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "192.168.2.2 > 10.10.13.61: ICMP echo request" in out.stdout and ".38371: UDP" in out.stdout
+    names = _idb_names(path.read_bytes())
+    assert {"home:wg0", "bcc:eth0", "company:wg0", "target:ens192"} <= set(names)
+    assert len(names) == len(set(names))        # one interface block per node:iface, none unnamed
+    r = cli("trace", "home", "target", "--lab", seed_lab.name, "--pcap", str(tmp_path))
+    assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+def _idb_names(data: bytes) -> list:
+    """if_name of every interface description block of a pcapng file (None where it has none)."""
+    import struct
+    names, i = [], 0
+    while i < len(data):
+        kind, length = struct.unpack_from("<II", data, i)
+        if kind == 1:
+            name, o = None, i + 16
+            while o < i + length - 4:
+                code, n = struct.unpack_from("<HH", data, o)
+                if code == 0:
+                    break
+                if code == 2:
+                    name = data[o + 4:o + 4 + n].decode()
+                o += 4 + (n + 3) // 4 * 4
+            names.append(name)
+        i += length
+    return names
 
 
 def test_mtu_probe_is_refused_with_an_icmp_error(lab_factory):
     lab = lab_factory.up()
-    assert lab.node("bcc").run("ip link set dev wg0 mtu 1280").returncode == 0
-    res, _ = run_trace("home", "target", lab.name, size=1400)
+    assert lab.node("bcc").run(["ip", "link", "set", "dev", "wg0", "mtu", "1280"]).returncode == 0
+    res = run_trace("home", "target", lab.name, size=1400)
     assert not res.reachable
     assert any("need to frag (mtu 1280)" in e.summary for e in res.errors)
 
 
-def test_udp_probe_reaches_target_and_port_unreachable_counts(seed_lab):
-    res, _ = run_trace("home", "target", seed_lab.name, udp=53)
-    assert res.reachable and "port unreachable" in res.story
+def test_udp_probe_to_a_closed_port_is_refused_like_tcp(seed_lab):
+    res = run_trace("home", "target", seed_lab.name, udp=53)
+    assert not res.reachable and res.refused and "port unreachable" in res.story_text()
     assert _inner(res, node="target", iface="ens192", dir="in", role="request")
 
 

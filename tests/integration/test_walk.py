@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from wgtrace.lesson import load_lesson
-from wgtrace.walk import walk
+from wgtrace.spec.lessons import load_lesson
+from wgtrace.teach.walk import walk
 
 
 def test_walk_yes_cli_english(lab_factory, cli):
@@ -113,8 +113,8 @@ def test_exercise_fixed_seed_solved_by_the_diagnosis_then_check_passes(lab_facto
 
 
 def test_guided_stage_typed_in_another_shell_passes_on_enter(lab_factory, tmp_path, monkeypatch):
-    from wgtrace.guided import GuidedLesson
-    from wgtrace.stages import stage_commands
+    from wgtrace.teach.guided import GuidedLesson
+    from wgtrace.spec.commands import stage_commands
     monkeypatch.setenv("WGTRACE_STATE_DIR", str(tmp_path))
     said = []
     g = GuidedLesson(load_lesson("seed", "en"), lambda k, t: said.append((k, t)), True,

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from wgtrace.errors import ExitStatus, LabFileError, UsageError
-from wgtrace.labfile import available_labs, load_lab, parse_lab
-from wgtrace.stages import Command, endpoint_of, stage_commands
-from wgtrace.wgstate import parse_dump
+from wgtrace.spec.labfile import available_labs, load_lab, parse_lab
+from wgtrace.spec.commands import endpoint_of, stage_commands
+from wgtrace.nodes.wgstate import parse_dump
 
 LABFILES = Path(__file__).resolve().parent / "labfiles"
 GOLDEN = sorted(LABFILES.glob("*.toml"))
@@ -156,7 +156,7 @@ def test_parse_lab_of_data_reports_the_given_path():
 def test_lab_down_refuses_a_name_that_is_a_path():
     """teardown turns the name into /run/wgtrace/<name> and removes it: '/' or '..' must be
     refused before anything is touched (the path used here does not exist anyway)."""
-    from wgtrace.teardown import lab_down
+    from wgtrace.lab.teardown import lab_down
     with pytest.raises(UsageError):
         lab_down("../wgtrace-no-such-dir")
 
@@ -183,13 +183,13 @@ KEYS = {"bcc": "BCCKEY=", "home": "HOMEKEY=", "company": "COMPANYKEY="}
 
 def test_stage_peers_commands_with_keys():
     lab = load_lab("seed")
-    assert stage_commands(lab, lab.stage_index("peers"), KEYS) == [
-        Command("bcc", "wg set wg0 peer HOMEKEY= allowed-ips 192.168.2.2/32 persistent-keepalive 15"),
-        Command("bcc", "wg set wg0 peer COMPANYKEY= allowed-ips 192.168.2.3/32,10.10.13.0/24 "
+    assert [(c.node, c.text) for c in stage_commands(lab, lab.stage_index("peers"), KEYS)] == [
+        ("bcc", "wg set wg0 peer HOMEKEY= allowed-ips 192.168.2.2/32 persistent-keepalive 15"),
+        ("bcc", "wg set wg0 peer COMPANYKEY= allowed-ips 192.168.2.3/32,10.10.13.0/24 "
                        "persistent-keepalive 15"),
-        Command("home", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24 "
+        ("home", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24 "
                         "endpoint 203.0.113.13:38371 persistent-keepalive 15"),
-        Command("company", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24 "
+        ("company", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24 "
                            "endpoint 203.0.113.13:38371 persistent-keepalive 15"),
     ]
 
@@ -215,16 +215,16 @@ def test_stage_wg0_commands():
 
 def test_stage_home_allowed_ips_widens_the_peer():
     lab = load_lab("seed")
-    assert stage_commands(lab, lab.stage_index("home-allowed-ips"), KEYS) == [
-        Command("home", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24,10.10.13.0/24"),
+    assert [(c.node, c.text) for c in stage_commands(lab, lab.stage_index("home-allowed-ips"), KEYS)] == [
+        ("home", "wg set wg0 peer BCCKEY= allowed-ips 192.168.2.0/24,10.10.13.0/24"),
     ]
 
 
 def test_stage_complete_stops_redirects_on_bcc():
     lab = load_lab("seed")
-    assert stage_commands(lab, 11, KEYS) == [
-        Command("bcc", "sysctl -w net.ipv4.conf.all.send_redirects=0"),
-        Command("bcc", "sysctl -w net.ipv4.conf.wg0.send_redirects=0"),
+    assert [(c.node, c.text) for c in stage_commands(lab, 11, KEYS)] == [
+        ("bcc", "sysctl -w net.ipv4.conf.all.send_redirects=0"),
+        ("bcc", "sysctl -w net.ipv4.conf.wg0.send_redirects=0"),
     ]
 
 

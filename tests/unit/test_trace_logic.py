@@ -6,11 +6,11 @@ import struct
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from wgtrace.labfile import load_lab
-from wgtrace.observe import Capture, Observation
-from wgtrace.packets import ARPHRD_ETHER, ARPHRD_NONE, ip_payload, parse_ip, summary, wg_carries
-from wgtrace.path import assemble
-from wgtrace.probe import Probe
+from wgtrace.spec.labfile import load_lab
+from wgtrace.trace.capture import Capture, Observation
+from wgtrace.trace.packets import ARPHRD_ETHER, ARPHRD_NONE, ip_payload, parse_ip, summary, wg_carries
+from wgtrace.trace.path import assemble
+from wgtrace.trace.probe import Probe
 
 LAB = load_lab("seed")
 
@@ -89,7 +89,7 @@ def test_assemble_ties_the_tunnel_and_finds_the_stop():
     obs = Observation(p, sent_ts=0.0, captures=caps)
     res = assemble(LAB, obs, "home", "target")
     assert not res.reachable
-    assert (res.last_seen.node, res.last_seen.iface, res.last_seen.direction) == ("bcc", "wg0", "in")
+    assert (res.last_seen.node, res.last_seen.iface, res.last_seen.dir) == ("bcc", "wg0", "in")
     assert res.expected_next == "seen entering bcc on wg0, never left bcc"
     under = [h for h in res.hops if h.layer == "underlay"]
     assert [h.carries for h in under] == [0, 0, 0] and under[1].src == "198.51.100.14"
@@ -111,4 +111,4 @@ def test_assemble_reply_at_source_is_reachable():
 def test_nothing_sent_is_a_stop_at_the_source():
     obs = Observation(probe(), send_error="Network is unreachable", ended="send-error")
     res = assemble(LAB, obs, "home", "target")
-    assert not res.reachable and res.last_seen is None and "Network is unreachable" in res.story
+    assert not res.reachable and res.last_seen is None and "Network is unreachable" in res.story_text()

@@ -1,0 +1,26 @@
+"""The ``wgtrace`` command line: each command parses, calls one function, emits the result.
+
+Commands live by subject: lab.py (lab …, shell), probe.py (trace, diagnose, break), teach.py
+(walk, lesson, exercise, check, report, doctor); common.py holds the consoles, options, error
+handling and exit codes they share. No logic about labs, probes or grades lives here.
+"""
+from __future__ import annotations
+
+import typer
+
+from . import lab, probe, teach
+
+app = typer.Typer(help="Build WireGuard networks as real labs, follow a probe through them, "
+                       "and say where and why it stops.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(lab.lab_app, name="lab")
+app.command("shell")(lab.shell)
+app.command("trace")(probe.trace)
+app.command("diagnose")(probe.diagnose)
+app.command("break")(probe.break_)
+for name in ("walk", "lesson", "exercise", "check", "report", "doctor"):
+    app.command(name)(getattr(teach, name))
+
+
+def main() -> None:
+    app()

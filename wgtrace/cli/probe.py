@@ -1,0 +1,96 @@
+"""``wgtrace trace``, ``diagnose`` and ``break``: one probe, its verdict, and faults to make one."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out
+
+
+def _opts():
+    return dict(
+        tcp=typer.Option(None, "--tcp", help="Send a TCP SYN to this port."),
+        udp=typer.Option(None, "--udp", help="Send a UDP datagram to this port."),
+        size=typer.Option(None, "--size", help="IP packet length in bytes, DF set."))
+
+
+_o = _opts()
+
+
+@guarded
+def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
+          dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+          tcp: Optional[int] = _o["tcp"], udp: Optional[int] = _o["udp"], size: Optional[int] = _o["size"],
+          lab: Optional[str] = lab_opt(), as_json: bool = json_opt(), lang: str = lang_opt(),
+          pcap: Optional[str] = typer.Option(None, "--pcap", help="Write every captured frame to this "
+                                                                  "pcapng file (one interface per node:iface)."),
+          no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams.")):
+    """Send one probe and follow it through every interface of every node."""
+    from ..lab.open import open_lab
+    from ..lab.preflight import require_root
+    from ..trace.run import run_trace
+    require_root()
+    lang = lang_of(lang)
+    res = run_trace(open_lab(lab), src, dst, tcp, udp, size, keep_raw=bool(pcap))
+    if pcap:
+        from ..output import emit as emit_to
+        n = emit_to(res, "pcapng", dest=pcap)
+        err.print(f"wrote {n} frames to {pcap}")
+    if as_json:
+        emit(res, True, lang)
+    else:
+        from ..output.trace_view import trace_view
+        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
+    finish(res.reachable)
+
+
+@guarded
+def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
+             dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+             tcp: Optional[int] = _o["tcp"], udp: Optional[int] = _o["udp"], size: Optional[int] = _o["size"],
+             lab: Optional[str] = lab_opt(), as_json: bool = json_opt(),
+             fix: bool = typer.Option(False, "--fix", help="Apply the fix, diagnose again, until reachable."),
+             lang: str = lang_opt()):
+    """Where the probe stops, why, on what evidence, and the commands that fix it."""
+    from ..lab.open import open_lab
+    from ..lab.preflight import require_root
+    require_root()
+    kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
+    if fix:
+        from ..diagnose.fixloop import fix_loop
+        from ..teach.exercise import note_fix
+        net = open_lab(lab)
+        run = fix_loop(lambda: open_lab(net.name), src, dst,
+                       on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
+        note_fix(net.name, [a for s in run.steps for a in s.applied])
+        emit(run, as_json, kw["lang"])
+        finish(run.reachable)
+    from ..diagnose.run import diagnose as run_diagnose
+    d = run_diagnose(open_lab(lab), src, dst, **kw)
+    emit(d, as_json, kw["lang"])
+    finish(d.reachable)
+
+
+@guarded
+def break_(fault: Optional[str] = typer.Argument(None, help="Name of the fault to inject."),
+           list_: bool = typer.Option(False, "--list", help="List the lab's faults."),
+           lab: Optional[str] = lab_opt()):
+    """Inject a named fault into a running lab (an exercise); --list shows them."""
+    from ..lab.inject import inject
+    from ..lab.open import require_lab
+    from ..lab.preflight import require_root
+    from ..spec.faults import find_fault, load_faults
+    if list_ or not fault:
+        from ..lab.runtime import load_state
+        from ..spec.labfile import find_lab
+        st = load_state(lab) if lab else None
+        for f in load_faults(st.file if st else str(find_lab(lab or "seed"))):
+            out.print(f"[bold]{f.name:<28}[/] {f.summary}  [dim]({f.cause} at {f.node})[/]", highlight=False)
+        return
+    require_root()
+    st = require_lab(lab)
+    f = find_fault(load_faults(st.file), fault)
+    for node, cmd in inject(f, st):
+        err.print(f"[cyan]{node}#[/] {cmd}", highlight=False)
+    err.print(f"fault [bold]{f.name}[/] injected: {f.summary}")

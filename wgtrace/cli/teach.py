@@ -1,0 +1,149 @@
+"""Course commands: ``walk``, ``lesson``, ``exercise``, ``check``, ``report``."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from ..errors import ExitStatus
+from .common import check_name, emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out
+
+
+@guarded
+def walk(lesson: str = typer.Argument("seed", help="Lesson to walk through (lessons/)."),
+         lang: str = lang_opt(),
+         yes: bool = typer.Option(False, "--yes", "-y", help="Run every stage without pausing."),
+         keep: bool = typer.Option(False, "--keep", help="Leave the lab up at the end."),
+         name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
+    """The document's walkthrough on a real lab: each stage's commands, where the probe stops, why."""
+    from ..lab.preflight import require_root
+    from ..lab.signals import interruptible
+    from ..output.walk_view import WalkView
+    from ..spec.lessons import load_lesson
+    from ..teach.walk import walk as run_walk
+    require_root()
+    check_name(name)
+    les = load_lesson(lesson, lang_of(lang))
+    view = WalkView(out, les)
+    out.print(f"[bold]{les.title}[/]\n{les.intro.strip()}", highlight=False)
+
+    def pause(i: int) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        try:
+            return typer.prompt("Enter for the next stage, q to stop", default="", show_default=False) != "q"
+        except typer.Abort:          # Ctrl-C or Ctrl-D at the prompt
+            raise KeyboardInterrupt from None
+    with interruptible() as check:
+        res = run_walk(les, name=name, keep=keep, on_event=lambda k, d: (check(k), view(k, d)), pause=pause)
+    finish(res.ok)
+
+
+@guarded
+def lesson(lesson: str = typer.Argument("seed", help="Lesson to work through (lessons/)."),
+           lang: str = lang_opt(),
+           restart: bool = typer.Option(False, "--restart", help="Forget saved progress and start over."),
+           name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
+    """Guided mode: type each stage's commands yourself; the lab checks when the stage holds."""
+    from ..lab.preflight import require_root
+    from ..spec.lessons import load_lesson
+    from ..teach.guided import GuidedLesson
+    require_root()
+    check_name(name)
+    styles = {"info": "", "ok": "bold green", "bad": "red", "cmd": "cyan", "out": "dim"}
+    # soft_wrap: commands are never broken across lines, so they can be copied and pasted
+    g = GuidedLesson(load_lesson(lesson, lang_of(lang)),
+                     lambda k, t: out.print(t, style=styles.get(k, ""), soft_wrap=True, markup=False,
+                                            highlight=False), restart, name)
+    out.print(f"[bold]{g.lesson.title}[/]", highlight=False)
+    g.start()
+    g.cmd_help()
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    g.run_prompt(input, lambda msg: err.print(f"[bold red]wgtrace:[/] {msg}", highlight=False))
+
+
+@guarded
+def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
+             faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
+             lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build."),
+             name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
+    """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
+    from ..lab.preflight import require_root
+    from ..lab.signals import interruptible
+    from ..spec.labfile import load_lab
+    from ..teach.exercise import start_exercise
+    require_root()
+    check_name(name)
+    model = load_lab(lab, rename=name)
+    with interruptible() as check, err.status("building…"):
+        ex = start_exercise(model, faults, seed, check)
+    opt = f" --lab {ex.state.lab}"
+    how = f"ping and TCP {ex.tcp}" if ex.tcp else "ping"
+    out.print(f"Exercise (seed {ex.seed}): lab [cyan]{ex.state.lab}[/] is up with {len(ex.faults)} fault(s). "
+              f"Make {ex.src} reach {ex.dst} again ({how}).\n"
+              f"Tools: wgtrace shell NODE{opt}, wgtrace trace {ex.src} {ex.dst}{opt}, "
+              f"wgtrace diagnose {ex.src} {ex.dst}{opt}. When done: wgtrace check{opt}.", highlight=False)
+
+
+@guarded
+def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool = json_opt()):
+    """Pass/fail for graders: exit 0 only when the lab's default probe gets through (ping, and TCP
+    to the destination's service when the lab file gives one)."""
+    from ..lab.preflight import require_root
+    from ..teach.exercise import grade
+    require_root()
+    g = grade(lab, lang_of(lang))
+    emit(g, as_json, lang)
+    finish(g.passed)
+
+
+@guarded
+def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report on this lesson's progress."),
+           lab: str = typer.Option("seed", "--lab", "-l", help="With --lesson: the lab name it ran under."),
+           html_file: Optional[str] = typer.Option(None, "--html", help="Write an HTML report here."),
+           md_file: Optional[str] = typer.Option(None, "--md", help="Write a Markdown report here.")):
+    """A self-contained record of a lesson or exercise: stages, verdicts, time, a picture."""
+    from ..errors import UsageError
+    from ..output.report import html, markdown, write
+    from ..teach.progress import load_record
+    rec = load_record("lesson", lesson, lab) if lesson else load_record("exercise")
+    if rec is None:
+        raise UsageError("nothing to report yet: run 'wgtrace exercise' or 'wgtrace lesson' first.")
+    if html_file:
+        write(html_file, html(rec))
+    if md_file:
+        write(md_file, markdown(rec))
+    if not html_file and not md_file:
+        print(markdown(rec))
+
+
+@guarded
+def doctor():
+    """What this machine has and lacks for wgtrace."""
+    from ..lab.preflight import REQUIRED, TOOLS, inotify_use, machine_report
+    r = machine_report()
+    ok = lambda b: "[green]yes[/]" if b else "[red]no[/]"
+    out.print(f"root:            {ok(r.root)}")
+    out.print(f"WireGuard:       [magenta]{r.wg_impl}[/]"
+              + ("" if r.wg_impl == "kernel" else " (no kernel module; the userspace daemon is used)"))
+    out.print(f"iptables:        {r.iptables_variant}")
+    if r.wg_impl == "wireguard-go":
+        used, limit = inotify_use()
+        out.print(f"inotify:         {used} of {limit} instances in use (one per wireguard-go interface; "
+                  f"about {max(0, limit - used) // 3} more seed labs fit)", highlight=False)
+    missing = []
+    for tool, path in r.tools.items():
+        need = tool in REQUIRED or (tool == "wireguard-go" and r.wg_impl == "wireguard-go")
+        out.print(f"{tool:16} {path or '[red]missing[/]'}  ({TOOLS[tool]}{', required' if need else ''})",
+                  highlight=False)
+        if not path and need:
+            missing.append(TOOLS[tool])
+    if missing or not r.root:
+        if missing:
+            out.print(f"install: apt-get install --no-install-recommends {' '.join(sorted(set(missing)))}")
+        raise typer.Exit(int(ExitStatus.MISSING_TOOL if missing else ExitStatus.NOT_ROOT))
+    out.print("[green]ready.[/]")

@@ -1,0 +1,223 @@
+"""Checks over the whole path that start at the source: a refusal, a send error, nothing sent,
+an MTU error, and a node that sent a tunnel-bound packet out of the wrong interface."""
+from __future__ import annotations
+
+from ..spec.commands import sshd_argv
+from . import fixes
+from .context import Context, in_nets
+from .verdict import Stop, Verdict
+
+UNANSWERED = ("INCOMPLETE", "FAILED")
+
+
+def _drops(ctx: Context, node: str, chain: str, table: str = "filter"):
+    return [(c, n) for c, n in ctx.f(node).hits if c.table == table and c.chain == chain and c.drops]
+
+
+def refused(ctx: Context) -> Verdict | None:
+    """The answer was a TCP reset or an ICMP port unreachable: who sent it decides the cause."""
+    res = ctx.res
+    if not res.refused or res.reachable:
+        return None
+    answers = [h for h in res.hops if (h.is_reset and h.role == "reply") or (h.role == "error" and h.port_unreachable)]
+    made = next((h for h in answers if h.dir == "out"), answers[0] if answers else None)
+    back = next(h for h in reversed(answers) if h.node == res.src)
+    dst_node = ctx.owner(res.probe["dst_ip"]) or (made.node if made else res.src)
+    origin = made.node if made else dst_node
+    arrive = next((h for h in res.hops if h.role == "request" and h.layer == "inner" and h.dir == "in"
+                   and h.node == origin), None)
+    iface = arrive.iface if arrive else None
+    params = {"node": origin, "iface": iface, "port": res.probe.get("port"), "dst": res.probe["dst_ip"]}
+    for chain, cause in (("FORWARD", "forward-filtered"), ("INPUT", "input-filtered")):
+        rejects = _drops(ctx, origin, chain)
+        if rejects:
+            c, n = rejects[0]
+            v = Verdict(cause, Stop(origin, iface, "request"), params={**params, "rule": c.rule, "out": "?",
+                                                                    "src": res.probe.get("src_ip")})
+            v.add(origin, "iptables", "rule-matched", chain=chain, rule=c.rule, n=n)
+            v.add(res.src, "capture", "refusal-back", summary=back.summary)
+            return v.fixes(origin, c.undo())
+    v = Verdict("port-closed", Stop(origin, iface, "request"), params=params)
+    v.add(res.src, "capture", "refusal-back", summary=back.summary)
+    n = ctx.lab.nodes.get(origin)
+    svc = next((x for x in (n.services if n else ()) if x.port == res.probe.get("port")), None)
+    if svc is not None and svc.kind == "ssh" and res.probe.get("kind") == "tcp":
+        v.fixes(origin, sshd_argv(svc.port))        # the lab file says sshd listens there
+    return v
+
+
+def _intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
+    """The interface the node should send ``dst`` by, and whether the lab has it so far: the most
+    specific of its tunnels' networks (now, or later in the lab file) and the lab file's routes."""
+    best: tuple[int, int, str | None, bool] | None = None     # (prefix length, declared, dev, declared)
+    for final in (False, True):
+        for net in ctx.tunnel_nets_of(node, final):
+            if in_nets(dst, [net]):
+                plen = int(net.split("/")[1])
+                dev = ctx.wg_iface(node, dst) or next(iter(ctx.model_wg(node)), None)
+                cand = (plen, not final, dev, not final)
+                best = cand if best is None or cand[:2] > best[:2] else best
+    r = ctx.model_route(node, dst)
+    if r is not None:
+        plen = 0 if r.dst == "default" else int(r.dst.split("/")[1])
+        dev = r.dev
+        if not dev:
+            n = ctx.lab.nodes[node]
+            dev = next((i for i, c in n.addresses.items() if r.via and in_nets(r.via, [c])), None)
+        cand = (plen, True, dev, True)
+        best = cand if best is None or cand[:2] > best[:2] else best
+    return (best[2], best[3]) if best else (None, True)
+
+
+def link_restore(ctx: Context, node: str, iface: str, phase: str, seen: tuple = ()) -> Verdict | None:
+    """An interface the packet needs is down, has no address, or is gone: bring it back, with
+    the routes through it that went with it (in that order)."""
+    f = ctx.f(node)
+    link = f.link(iface)
+    params = {"node": node, "iface": iface}
+    if link is None:
+        if iface not in ctx.model_wg(node) or not ctx.declared(ctx.lab.nodes[node].wireguard[iface].stage):
+            return None
+        v = Verdict("link-down", Stop(node, iface, phase), params=params)
+        v.add(node, "link", "iface-gone", iface=iface)
+        v.fixes(node, *fixes.recreate_wg(ctx, node, iface))
+        return v
+    n = ctx.lab.nodes.get(node)
+    wants_address = (iface in n.addresses or iface in n.wireguard) if n else ctx.is_wg(node, iface)
+    if link.up and (link.addresses or not wants_address):
+        return None
+    v = Verdict("link-down", Stop(node, iface, phase), params=params)
+    v.add(node, "link", "iface-down" if not link.up else "iface-no-address", iface=iface)
+    if not link.up:
+        v.fixes(node, ("ip", "link", "set", iface, "up"))
+    v.fixes(node, *fixes.address_fix(ctx, node, iface))
+    v.fixes(node, *fixes.lost_routes(ctx, node, iface))
+    return v
+
+
+def send_error(ctx: Context) -> Verdict | None:
+    res, src = ctx.res, ctx.res.src
+    err = res.send_error
+    if not err:
+        return None
+    dst = res.probe["dst_ip"]
+    if "not permitted" in err:
+        drops = _drops(ctx, src, "OUTPUT")
+        c = drops[0][0] if drops else None
+        v = Verdict("output-filtered", Stop(src, res.route.get("dev"), "request"),
+                    params={"node": src, "rule": c.rule if c else "?"})
+        v.add(src, "kernel", "sendto", error=err)
+        if c:
+            v.add(src, "iptables", "rule-matched", chain="OUTPUT", rule=c.rule, n=drops[0][1])
+            v.fixes(src, c.undo())
+        return v
+    if "too long" in err:
+        dev = res.route.get("dev") or ctx.route(src, dst).dev
+        link = ctx.f(src).link(dev)
+        v = Verdict("mtu", Stop(src, dev, "request"),
+                    params={"node": src, "iface": dev, "mtu": link.mtu if link else "?", "size": res.probe.get("size")})
+        v.add(src, "kernel", "sendto-mtu", error=err, size=res.probe.get("size"), iface=dev,
+              mtu=link.mtu if link else "?")
+        v.fixes(src, *fixes.mtu_fix(ctx, src, dev))
+        return v
+    dev, _ = _intended_dev(ctx, src, dst)
+    if dev:
+        v = link_restore(ctx, src, dev, "request")
+        if v:
+            v.evidence.insert(0, _ev(src, "kernel", "sendto", error=err))
+            return v
+    v = Verdict("route-missing", Stop(src, None, "request"), params={"node": src, "dst": dst, "iface": "-",
+                                                                    "wg": dev or "-"})
+    v.add(src, "route", "route-get-error", dst=dst, error=err)
+    v.fixes(src, *fixes.restore_route(ctx, src, dst))
+    return v
+
+
+def _ev(node, kind, key, **params):
+    from .verdict import Evidence
+    return Evidence(node, kind, key, tuple(params.items()))
+
+
+def nothing_sent(ctx: Context) -> Verdict | None:
+    """No error, and the probe never appeared on any interface: it waits at the source for an
+    ARP answer from its next hop that never comes."""
+    res, src = ctx.res, ctx.res.src
+    if res.send_error or any(h.role in ("request", "reply") for h in res.hops):
+        return None
+    dev, via = res.route.get("dev"), res.route.get("via")
+    return neighbor(ctx, src, dev, via or res.probe["dst_ip"], bool(via), res.probe["dst_ip"], "request")
+
+
+def neighbor(ctx: Context, node: str, dev: str | None, nexthop: str, gateway: bool, dst: str,
+             phase: str, seen=None) -> Verdict | None:
+    """``node`` would send by ``dev`` to ``nexthop``, and nobody there answers ARP."""
+    state = next((s for i, ip, s in ctx.f(node).neigh if i == dev and ip == nexthop), None)
+    asked = [a for a in ctx.res.arp if a[0] == node and a[3] == 1 and a[5] == nexthop]
+    if state not in UNANSWERED and not (asked and state is None):
+        return None
+    far = fixes.far_end(ctx, node, dev)
+    if far:
+        down = link_restore(ctx, far[0], far[1], phase)
+        if down:
+            return down
+    v = Verdict("neighbor-unreachable", Stop(node, dev, phase),
+                params={"node": node, "iface": dev, "nexthop": nexthop, "dst": dst,
+                        "what": ("@", "word.gateway" if gateway else "word.host")})
+    if seen is not None:
+        v.add(node, "capture", "entered-never-left", summary=seen.summary, node=node, iface=seen.iface)
+    v.add(node, "arp", "arp-unanswered", nexthop=nexthop, iface=dev, n=len(asked), state=state or "-")
+    if gateway:
+        v.fixes(node, *fixes.neighbor_fix(ctx, node, dst, nexthop))
+    return v
+
+
+def mtu_error(ctx: Context) -> Verdict | None:
+    for e in ctx.res.errors:
+        if not e.needs_frag:
+            continue
+        node = ctx.owner(e.src) or e.node
+        iface = next((i for i, l in ctx.f(node).links.items() if l.mtu == e.mtu), None)
+        v = Verdict("mtu", Stop(node, iface, "request"),
+                    params={"node": node, "iface": iface, "mtu": e.mtu, "size": ctx.res.probe.get("size")})
+        v.add(e.node, "capture", "captured", summary=e.summary)
+        v.add(node, "link", "link-mtu", iface=iface, mtu=e.mtu)
+        v.fixes(node, *fixes.mtu_fix(ctx, node, iface))
+        return v
+    return None
+
+
+def wrong_exit(ctx: Context) -> Verdict | None:
+    """The first node that sent the packet out of an interface its own configuration (or the lab
+    file) does not send it by: a tunnel network out of a cable, or not the lab file's route."""
+    res = ctx.res
+    for h in res.hops:
+        if h.role not in ("request", "reply") or h.layer != "inner" or h.dir != "out":
+            continue
+        node, dst = h.node, h.dst
+        if ctx.is_wg(node, h.iface) or ctx.on_link(node, dst):
+            continue
+        want, so_far = _intended_dev(ctx, node, dst)
+        if not want or want == h.iface:
+            continue
+        n = ctx.lab.nodes.get(node)
+        if n and want in n.wireguard and not ctx.declared(n.wireguard[want].stage):
+            want_dev = None                  # the tunnel comes in a later stage
+        else:
+            want_dev = want
+        if want_dev:
+            v = link_restore(ctx, node, want_dev, h.role)
+            if v:
+                v.evidence.insert(0, _ev(node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=want))
+                return v
+        r = ctx.route(node, dst)
+        v = Verdict("route-missing", Stop(node, h.iface, h.role),
+                    params={"node": node, "iface": h.iface, "dst": dst, "wg": want})
+        v.add(node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=want)
+        if r.ok:
+            v.add(node, "route", "route-get", dst=dst, via=r.via or "-", dev=r.dev)
+        else:
+            v.add(node, "route", "route-get-error", dst=dst, error=r.error)
+        if want_dev:
+            v.fixes(node, *fixes.restore_route(ctx, node, dst))
+        return v
+    return None

@@ -1,0 +1,66 @@
+"""From a trace and the nodes' state to one verdict: a table of small named checks.
+
+The checks follow the packet. The whole-path checks come first (the destination refused; the
+source could not send; an ICMP error named the MTU; a node sent a tunnel-bound packet out of
+the wrong interface; the destination's way back bypasses the node that brought the request).
+Then the last place the probe was seen decides which place's checks apply:
+
+  a WireGuard datagram arrived at its own endpoint   -> tunnel.receive
+  a datagram or packet entered a node that forwards  -> forward.forwarding
+  a packet went into a WireGuard interface           -> tunnel.send
+  the request arrived at the destination             -> at_destination.arrived
+  a packet left by a cable and arrived nowhere       -> forward.next_link
+
+Each check returns a Verdict or None. Nothing here touches the kernel: the same facts give
+the same verdict, which is what the replayed fixtures in tests/unit check.
+"""
+from __future__ import annotations
+
+from . import at_destination, at_source, forward, tunnel
+from .context import Context
+from .verdict import Stop, Verdict
+
+WHOLE_PATH = (at_source.refused, at_source.send_error, at_source.nothing_sent, at_source.mtu_error,
+              at_source.wrong_exit, at_destination.no_way_back)
+
+
+def decide(ctx: Context) -> Verdict:
+    res = ctx.res
+    if res.reachable:
+        v = Verdict("reachable", None, params={"src": res.src, "dst": res.dst})
+        return v.add(res.src, "capture", "answer-back", path=res.inner_path("reply") or "-")
+    for check in WHOLE_PATH:
+        v = check(ctx)
+        if v:
+            return v
+    return last_hop(ctx) or inconsistent(ctx, "no-rule")
+
+
+def last_hop(ctx: Context) -> Verdict | None:
+    moving = [h for h in ctx.res.hops if h.role in ("request", "reply")]
+    if not moving:
+        return None
+    h = moving[-1]
+    phase = h.role
+    if h.layer == "underlay" and h.dir == "in":
+        if ctx.owner(h.dst) == h.node:
+            return tunnel.receive(ctx, h, phase)
+        return forward.forwarding(ctx, h, phase)       # a router on the way dropped the datagram
+    if h.layer == "inner" and h.dir == "out" and ctx.is_wg(h.node, h.iface):
+        return tunnel.send(ctx, h, phase)
+    if h.layer == "inner" and h.dir == "in":
+        if phase == "request" and ctx.owner(ctx.res.probe["dst_ip"]) == h.node:
+            return at_destination.arrived(ctx, h, phase)
+        return forward.forwarding(ctx, h, phase)
+    if h.dir == "out":
+        return forward.next_link(ctx, h, phase)
+    return None
+
+
+def inconsistent(ctx: Context, why: str, h=None, **params) -> Verdict:
+    last = ctx.res.last_seen
+    stop = Stop(last.node, last.iface, last.phase) if last else Stop(ctx.res.src, None, "request")
+    v = Verdict("inconsistent", stop, params={"node": stop.node, "why": ("@", f"why.{why}"), **params})
+    v.add(stop.node, "capture", "story", story=ctx.res.story)
+    v.add(stop.node, "state", "why", why=("@", f"why.{why}"), **params)
+    return v

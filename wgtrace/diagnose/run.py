@@ -1,0 +1,102 @@
+"""``wgtrace diagnose``: read every node's state, probe once, read the counters again, decide.
+
+Order matters: firewall counters are read before and after the probe, so the rules that moved
+are exactly the ones this probe met. The route lookups are made afterwards, for the packets
+the capture actually saw, as each node saw them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..errors import LabStateError
+from ..lab.open import Network
+from ..texts import explain
+from ..trace.path import TraceResult, assemble
+from ..trace.run import prepare, probe_once
+from . import facts as factsmod
+from .context import Context
+from .rules import decide
+from .verdict import Verdict
+
+
+@dataclass
+class Diagnosis:
+    trace: TraceResult
+    verdict: Verdict
+    lang: str
+    seconds: float = 0.0
+    context: Context | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.verdict.cause == "reachable"
+
+    @property
+    def explanation(self) -> str:
+        return explain(self.verdict.cause, self.verdict.params, self.lang)
+
+    def to_json(self, lang: str | None = None) -> dict:
+        t, v, lang = self.trace, self.verdict, lang or self.lang
+        return {"src": t.src, "dst": t.dst, "dst_ip": t.probe["dst_ip"], "probe": t.probe,
+                "reachable": self.reachable, **v.to_json(lang),
+                "explanation": explain(v.cause, v.params, lang),
+                "last_seen": t.last_seen.to_json() if t.last_seen else None,
+                "story": t.story_text(lang), "hops": [h.to_json() for h in t.hops]}
+
+
+def route_lookups(net: Network, res: TraceResult, facts: dict) -> tuple[dict, dict]:
+    """Each node's own route lookups for the packets seen there (and the source's for the probe):
+    plain ones, and for packets that came in, as the kernel looks them up on input."""
+    want: set[tuple] = {(res.src, res.probe["dst_ip"], None, None)}
+    owner = res.dst_node
+    for h in res.hops:
+        if h.role not in ("request", "reply"):
+            continue
+        want.add((h.node, h.dst, None, None))
+        want.add((h.node, h.src, None, None))
+        if h.dir == "in":
+            want.add((h.node, h.dst, h.src, h.iface))
+            if h.role == "reply":     # after de-NAT the reply is for the request's first source
+                want |= {(h.node, r.src, h.src, h.iface) for r in res.hops
+                         if r.role == "request" and r.node == h.node and r.layer == "inner"}
+    if owner:
+        want.add((owner, res.probe.get("src_ip") or "", None, None))
+    routes, prefixes = {}, {}
+    for key in want:
+        node, dst, src, iif = key
+        if node in net.nodes and dst and facts.get(node) and facts[node].readable:
+            routes[key] = net.nodes[node].route_get(dst, src, iif)
+            if src is None:
+                m = factsmod.matching_route(facts[node], dst)
+                if m:
+                    prefixes[(node, dst)] = m
+    return routes, prefixes
+
+
+def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
+             size: int | None = None, lang: str = "en") -> Diagnosis:
+    t0 = time.monotonic()
+    probe = prepare(net, src, dst, tcp, udp, size)
+    nodes = list(net.nodes.values())
+    facts = factsmod.snapshot(nodes)
+    gone = [n for n, f in facts.items() if not f.readable]
+    if gone:
+        raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
+                            f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
+    obs = probe_once(net, probe)
+    factsmod.finish(nodes, facts)
+    wg_ifaces = {(n, w.name) for n, f in facts.items() for w in f.wg}
+    res = assemble(net.model, obs, src, dst, wg_ifaces)
+    # The probe's flow as connection tracking saw it, on the nodes that translate addresses.
+    first = next((h for h in res.hops if h.role == "request" and h.layer == "inner"), None)
+    if first:
+        on_path = {h.node for h in res.hops if h.layer == "inner"}
+        for name, f in facts.items():
+            if name in on_path and any(c.table == "nat" and c.target in ("MASQUERADE", "SNAT") for c in f.rules):
+                f.conntrack = net.nodes[name].conntrack(first.src, first.dst)[-3:]
+    routes, prefixes = route_lookups(net, res, facts)
+    stage = net.state.stage if net.state else None
+    ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), stage)
+    v = decide(ctx)
+    return Diagnosis(res, v, lang, time.monotonic() - t0, ctx)

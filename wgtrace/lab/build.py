@@ -1,0 +1,153 @@
+"""Realise a lab model as namespaces, links and processes, up to a given stage.
+
+Division of labour: the model (spec/model.py) says what should exist; this module makes the
+namespaces, cables, keys and services exist; lab/stages.py types each stage's commands;
+lab/teardown.py removes it all. Progress is reported through an ``on_event`` callback (the
+CLI draws it), never printed from here.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from typing import Callable
+
+from ..errors import BuildError, LabStateError
+from ..nodes.netns import NetnsNode
+from ..spec.model import Lab
+from . import teardown
+from .preflight import choose_wg_impl, inotify_use, require_root, require_tools, which
+from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
+from .services import start_services
+from .stages import apply_stages, has_peers, wait_handshakes
+
+Event = Callable[[str, dict], None]
+
+
+def _noop(kind: str, data: dict) -> None:
+    pass
+
+
+def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
+           handshake_timeout: float = 10.0) -> LabState:
+    """Build ``lab`` at ``stage`` (default: the last). On any failure or Ctrl-C, nothing is left."""
+    require_root()
+    wg_impl = choose_wg_impl()
+    require_tools(wg_impl)
+    stage = len(lab.stages) - 1 if stage is None else stage
+    if wg_impl == "wireguard-go":
+        need = sum(len(n.wireguard) for n in lab.nodes.values())
+        used, limit = inotify_use()
+        if limit and used + need > limit:
+            raise LabStateError(f"too many labs are up for one more: each wireguard-go needs an inotify "
+                                f"instance and {used} of the {limit} allowed to root (fs.inotify."
+                                f"max_user_instances) are in use; take some labs down first.")
+    RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    if not NETNS_DIR.exists():
+        # We bring /run/netns into being (netns.create mounts it); the last lab down removes it.
+        (RUN_ROOT / "made-run-netns").touch()
+    try:
+        try:
+            os.mkdir(lab_dir(lab.name))
+        except FileNotFoundError:         # another lab's teardown just removed /run/wgtrace
+            RUN_ROOT.mkdir(parents=True, exist_ok=True)
+            os.mkdir(lab_dir(lab.name))
+    except FileExistsError:
+        st = load_state(lab.name)
+        if st and not st.complete and not pid_alive(st.pid):
+            raise LabStateError(f"lab {lab.name!r} was left half-built by a crashed run: "
+                                f"run 'wgtrace lab down {lab.name}' first.") from None
+        raise LabStateError(f"lab {lab.name!r} is already up: use it, or run "
+                            f"'wgtrace lab down {lab.name}' first.") from None
+    state = LabState(lab=lab.name, file=lab.path, pid=os.getpid(), wg_impl=wg_impl,
+                     nodes=list(lab.nodes), started=time.time())
+    state.save()
+    try:
+        _build(lab, state, stage, on_event, handshake_timeout)
+    except BaseException:
+        on_event("cleanup", {})
+        teardown.lab_down(lab.name)
+        raise
+    return state
+
+
+def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_timeout: float) -> None:
+    from ..nodes.nsexec import create_netns
+
+    nodes = {n: state.node(n) for n in lab.nodes}
+    on_event("phase", {"text": "namespaces"})
+    state.netns = [os.path.basename(h.netns_path) for h in nodes.values()]
+    state.save()                          # recorded before they exist: a crash can't orphan them
+    create_netns([h.netns_path for h in nodes.values()])
+    for h in nodes.values():
+        for sub in ("run", "home"):
+            (h.root_dir / sub).mkdir(parents=True)
+        (h.root_dir / "home").chmod(0o700)
+    on_event("phase", {"text": "keys"})
+    state.keys = _keys(lab, nodes)
+    state.save()
+
+    on_event("phase", {"text": "links"})
+    for h in nodes.values():
+        with h.iproute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+    _links(lab, nodes)
+    on_event("phase", {"text": "services"})
+    starting = start_services(lab, nodes)
+    on_event("stage", {"index": stage, "name": lab.stages[stage].name, "title": lab.stages[stage].title})
+    apply_stages(lab, nodes, range(0, stage + 1), state.keys)
+    for job in starting:
+        job.wait()
+    state.stage, state.stage_name = stage, lab.stages[stage].name
+    state.save()
+    if has_peers(lab, stage):
+        on_event("phase", {"text": "handshakes"})
+        wait_handshakes(lab, nodes, stage, handshake_timeout)
+    state.complete = True
+    state.save()
+    on_event("ready", {"stage": stage})
+
+
+def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:
+    # Bridges first, so link ends can be enslaved to them.
+    for name, n in lab.nodes.items():
+        for br in n.bridges:
+            with nodes[name].iproute() as ipr:
+                ipr.link("add", ifname=br, kind="bridge")
+                ipr.link("set", index=ipr.link_lookup(ifname=br)[0], state="up")
+    for link in lab.links:
+        a, b = nodes[link.a.node], nodes[link.b.node]
+        with a.iproute() as ipr:
+            # Both ends are made directly in their namespaces: nothing passes through the host's.
+            ipr.link("add", ifname=link.a.iface, kind="veth",
+                     peer={"ifname": link.b.iface, "net_ns_fd": b.netns_path})
+            idx = ipr.link_lookup(ifname=link.a.iface)[0]
+            if link.bridge:
+                ipr.link("set", index=idx, master=ipr.link_lookup(ifname=link.bridge)[0])
+            ipr.link("set", index=idx, state="up")
+        with b.iproute() as ipr:
+            ipr.link("set", index=ipr.link_lookup(ifname=link.b.iface)[0], state="up")
+    for name, n in lab.nodes.items():
+        with nodes[name].iproute() as ipr:
+            for iface, cidr in n.addresses.items():
+                addr, plen = cidr.split("/")
+                ipr.addr("add", index=ipr.link_lookup(ifname=iface)[0], address=addr, prefixlen=int(plen))
+
+
+def _keys(lab: Lab, nodes: dict[str, NetnsNode]) -> dict[str, str]:
+    """A fresh key pair per WireGuard node, left in its home as ./private and ./public
+    (made with ``wg genkey``, all nodes at once)."""
+    wg = which("wg")
+    jobs = {}
+    for name, n in lab.nodes.items():
+        if n.wireguard:
+            home = nodes[name].root_dir / "home"
+            jobs[name] = subprocess.Popen(
+                ["sh", "-c", f"umask 077; {wg} genkey > private && {wg} pubkey < private > public"],
+                cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    keys = {}
+    for name, job in jobs.items():
+        if job.wait() != 0:
+            raise BuildError(f"wg genkey failed for {name}: {job.stderr.read().decode().strip()}")
+        keys[name] = (nodes[name].root_dir / "home" / "public").read_text().strip()
+    return keys

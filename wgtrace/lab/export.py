@@ -1,0 +1,33 @@
+"""``lab export``: write each WireGuard interface of a running lab as a wg-quick file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from ..output.wgquick import wg_quick
+from .open import Network
+
+
+def export_lab(net: Network, directory: str) -> list[Path]:
+    out = Path(directory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{directory}: exists and is not a directory; give a directory to write into.") from None
+    except OSError as e:
+        raise UsageError(f"{directory}: cannot create it ({e.strerror}).") from None
+    names = {v: k for k, v in net.keys.items()}
+    st = net.state
+    upto = {s.name for s in net.model.stages[1:(st.stage + 1 if st else len(net.model.stages))]}
+    written = []
+    for name, node in net.nodes.items():
+        for w in node.wg():
+            private = (node.root_dir / "home" / "private").read_text().strip()
+            path = out / f"{name}-{w.name}.conf"
+            try:
+                path.write_text(wg_quick(net.model.nodes[name], w, private, names, upto))
+                path.chmod(0o600)
+            except OSError as e:
+                raise UsageError(f"{path}: cannot write it ({e.strerror}).") from None
+            written.append(path)
+    return written

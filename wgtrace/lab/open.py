@@ -1,0 +1,80 @@
+"""Open a running lab: find it, check it is whole, and hand out its model and nodes.
+
+This is the one place where the kind of node is chosen: a lab's nodes are namespaces on this
+machine. Everything downstream (trace, diagnose, status, the guided mode) receives a
+``Network`` and does not know what its nodes are made of.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LabFileError, LabStateError
+from ..nodes.base import Node
+from ..spec.model import Lab
+from .runtime import LabState, load_state, pid_alive, running_labs
+
+
+@dataclass
+class Network:
+    """A network to probe: its description (the lab file's model), its nodes, their keys."""
+    name: str
+    model: Lab
+    nodes: dict[str, Node]
+    keys: dict[str, str] = field(default_factory=dict)     # node -> WireGuard public key
+    state: LabState | None = None
+
+    def node(self, name: str) -> Node:
+        if name not in self.nodes:
+            raise LabFileError(f"no node {name!r} in lab {self.name!r} (nodes: {', '.join(self.nodes)}).")
+        return self.nodes[name]
+
+
+def require_lab(lab: str | None) -> LabState:
+    """The state of a running lab; ``None`` picks the only lab that is up."""
+    if lab is None:
+        labs = running_labs()
+        if not labs:
+            raise LabStateError("no lab is up: start one with 'wgtrace lab up'.")
+        if len(labs) > 1:
+            raise LabStateError(f"several labs are up ({', '.join(labs)}): name one with --lab.")
+        lab = labs[0]
+    st = load_state(lab)
+    if st is None:
+        raise LabStateError(f"lab {lab!r} is not up: start it with 'wgtrace lab up' "
+                            f"(add --name {lab} to run a lab file under that name).")
+    if not st.complete:
+        if pid_alive(st.pid):
+            raise LabStateError(f"lab {lab!r} is still being built.")
+        raise LabStateError(f"lab {lab!r} was left half-built by a crashed run: "
+                            f"run 'wgtrace lab down {lab}'.")
+    return st
+
+
+def model_of(state: LabState) -> Lab:
+    """The lab file a running lab was built from, under the name it runs as."""
+    from ..spec.labfile import load_lab
+    return load_lab(state.file, rename=state.lab)
+
+
+def open_lab(lab: str | None) -> Network:
+    st = require_lab(lab)
+    return Network(st.lab, model_of(st), {n: st.node(n) for n in st.nodes}, dict(st.keys), st)
+
+
+def model_and_keys(lab: str, running: str | None = None) -> tuple[Lab, dict[str, str] | None]:
+    """A lab file's model and, when a lab built from it is up, that lab's real public keys:
+    ``running`` names the lab; else a lab up under the same name, or the only one up from this file."""
+    from ..spec.labfile import find_lab, load_lab
+    if running:
+        st = require_lab(running)
+        return model_of(st), dict(st.keys)
+    st = load_state(lab) if "/" not in lab and not lab.endswith(".toml") else None
+    if st is None or not st.complete:
+        path = str(find_lab(lab).resolve())
+        ups = [s for s in (load_state(n) for n in running_labs())
+               if s and s.complete and str(Path(s.file).resolve()) == path]
+        st = ups[0] if len(ups) == 1 else None
+    if st is not None and st.complete:
+        return model_of(st), dict(st.keys)
+    return load_lab(lab), None

@@ -1,0 +1,105 @@
+"""What this machine has: root, the tools a lab needs, which WireGuard to use."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from ..errors import MissingTool, NotRoot
+from ..nodes.netns import BASE_PATH
+
+# tool -> Debian package that provides it
+TOOLS = {
+    "ip": "iproute2",
+    "wg": "wireguard-tools",
+    "iptables": "iptables",
+    "nft": "nftables",
+    "tcpdump": "tcpdump",
+    "ping": "iputils-ping",
+    "wireguard-go": "wireguard-go",
+    "sshd": "openssh-server",
+}
+REQUIRED = ("ip", "wg", "iptables")
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool, path=BASE_PATH)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRoot("wgtrace builds network namespaces and needs root: run it with sudo.")
+
+
+def require_tools(wg_impl: str) -> None:
+    needed = list(REQUIRED) + (["wireguard-go"] if wg_impl == "wireguard-go" else [])
+    missing = [t for t in needed if not which(t)]
+    if missing:
+        pkgs = " ".join(sorted({TOOLS[t] for t in missing}))
+        raise MissingTool(f"missing {', '.join(missing)}: install with "
+                          f"'apt-get install --no-install-recommends {pkgs}'.")
+
+
+def kernel_has_wireguard() -> bool:
+    """Try to make a WireGuard link in a throwaway namespace (never in the host's)."""
+    if os.environ.get("WGTRACE_WG") in ("kernel", "wireguard-go"):
+        return os.environ["WGTRACE_WG"] == "kernel"
+    if os.path.isdir("/sys/module/wireguard"):
+        return True
+    ip = which("ip")
+    if not ip:
+        return False
+    r = subprocess.run(["unshare", "--net", ip, "link", "add", "wgprobe", "type", "wireguard"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+def choose_wg_impl() -> str:
+    return "kernel" if kernel_has_wireguard() else "wireguard-go"
+
+
+@dataclass
+class Report:
+    root: bool
+    wg_impl: str
+    iptables_variant: str
+    tools: dict[str, str | None]     # tool -> path or None
+
+
+def machine_report() -> Report:
+    tools = {t: which(t) for t in TOOLS}
+    variant = "missing"
+    if tools["iptables"]:
+        out = subprocess.run([tools["iptables"], "--version"], capture_output=True, text=True).stdout
+        variant = "nf_tables" if "nf_tables" in out else "legacy" if "legacy" in out else out.strip()
+    return Report(os.geteuid() == 0, choose_wg_impl(), variant, tools)
+
+
+def inotify_use() -> tuple[int, int]:
+    """(inotify instances open by root, fs.inotify.max_user_instances).
+
+    wireguard-go watches its UAPI socket with inotify, one instance per interface, and the
+    limit is per user (128 by default): past it, a new wireguard-go dies at start with "too
+    many open files" and its wg0 vanishes. Counted from /proc, read only."""
+    try:
+        with open("/proc/sys/fs/inotify/max_user_instances") as f:
+            limit = int(f.read())
+    except (OSError, ValueError):
+        return 0, 0
+    used = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != 0:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                        used += 1
+                except OSError:
+                    pass
+        except OSError:
+            continue
+    return used, limit

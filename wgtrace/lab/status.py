@@ -1,0 +1,80 @@
+"""What a network looks like now, node by node: links, addresses, routes, WireGuard peers.
+
+Read through each node's own interface (nodes/base.py), so the same picture comes from a
+lab's namespaces or, later, from real hosts. The result is plain data for the renderers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from ..nodes.base import Node
+from ..nodes.wgstate import WgIface
+from .open import Network, open_lab
+
+
+@dataclass
+class IfaceState:
+    name: str
+    state: str              # "up" / "down"
+    mtu: int
+    addresses: list[str]
+    master: str | None = None
+
+
+@dataclass
+class RouteState:
+    dst: str
+    via: str | None
+    dev: str | None
+
+
+@dataclass
+class NodeState:
+    name: str
+    ifaces: list[IfaceState]
+    routes: list[RouteState]
+    wireguard: list[WgIface]
+    peer_names: dict[str, str] = field(default_factory=dict)   # public key -> node
+
+
+@dataclass
+class LabStatus:
+    lab: str
+    stage: int
+    stage_name: str
+    wg_impl: str
+    complete: bool
+    nodes: list[NodeState]
+    now: float
+
+    def to_json(self, lang: str = "en") -> dict:
+        d = asdict(self)
+        for n in d["nodes"]:
+            for w in n["wireguard"]:
+                for p in w["peers"]:
+                    p["node"] = n["peer_names"].get(p["public_key"])
+                    hs = p["latest_handshake"]
+                    p["handshake_age_s"] = round(self.now - hs, 1) if hs else None
+            del n["peer_names"]
+        return d
+
+
+def read_node(node: Node, keys: dict[str, str]) -> NodeState:
+    links = node.links()
+    ifaces = [IfaceState(l.name, "up" if l.up else "down", l.mtu, l.addresses, l.master)
+              for l in links.values() if l.name != "lo"]
+    routes = [RouteState(r.dst, r.via, r.dev) for r in node.routes()]
+    by_key = {v: k for k, v in keys.items()}
+    return NodeState(node.name, ifaces, routes, node.wg(), by_key)
+
+
+def network_status(net: Network) -> LabStatus:
+    st = net.state
+    nodes = [read_node(n, net.keys) for n in net.nodes.values()]
+    return LabStatus(net.name, st.stage if st else -1, st.stage_name if st else "",
+                     st.wg_impl if st else "", st.complete if st else True, nodes, time.time())
+
+
+def lab_status(lab: str | None = None) -> LabStatus:
+    return network_status(open_lab(lab))

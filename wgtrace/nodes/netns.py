@@ -1,0 +1,251 @@
+"""A node of a lab: a network namespace with its own /run and /root, on this machine.
+
+Commands run in the namespace with the node's directories bind-mounted (nodes/nsexec.py);
+state is read in-process: netlink (pyroute2) and /proc/sys opened from inside the namespace
+with setns(2), the capture is one AF_PACKET socket opened there (nodes/packetsock.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import nsexec
+from .base import CaptureSource, LinkInfo, Node, RouteInfo, RouteLookup
+
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PROTOS = {2: "kernel", 3: "boot", 4: "static"}
+
+
+def kept_paths() -> list[str]:
+    """What a node must still see under /root, which its own home hides: the Python running
+    wgtrace (pyenv installs it there) and wgtrace itself (a checkout in root's home)."""
+    here = Path(__file__).resolve().parent.parent
+    want = {os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, str(here)}
+    keep = set()
+    for p in want:
+        parts = Path(p).parts
+        if len(parts) > 2 and parts[:2] == ("/", "root"):
+            keep.add(str(Path(*parts[:3])))
+    return sorted(keep)
+
+
+class NetnsNode(Node):
+    kind = "netns"
+
+    def __init__(self, netns_path: str, root_dir: Path, name: str, lab: str,
+                 wg_impl: str = "kernel") -> None:
+        self.name = name
+        self.lab = lab
+        self.wg_impl = wg_impl
+        self.netns_path = netns_path
+        self.root_dir = root_dir              # holds the node's run/ and home/
+
+    # --- processes --------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        path = BASE_PATH
+        if self.wg_impl == "wireguard-go":
+            path = f"{SHIM_DIR}:{path}"
+        env = {k: v for k, v in os.environ.items() if k in ("TERM", "LANG", "LC_ALL", "COLUMNS", "LINES")}
+        env.update(PATH=path, HOME="/root", WGTRACE_NODE=self.name, WGTRACE_LAB=self.lab,
+                   WGTRACE_REAL_IP=shutil.which("ip", path=BASE_PATH) or "/usr/sbin/ip",
+                   WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
+        return env
+
+    def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
+        env = self.env()
+        env.update(kw.pop("env", {}) or {})
+        fn = nsexec.preexec(self.netns_path, str(self.root_dir / "run"), str(self.root_dir / "home"),
+                            self.name, kept_paths())
+        return subprocess.Popen(list(argv), preexec_fn=fn, env=env, **kw)
+
+    # --- inside the namespace, in this process ------------------------------------------
+    @contextlib.contextmanager
+    def inside(self) -> Iterator[None]:
+        """Switch this thread into the node's network namespace (for opening sockets); sockets
+        opened here stay in the node."""
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            nsexec.setns(self.netns_path, nsexec.CLONE_NEWNET)
+            try:
+                yield
+            finally:
+                nsexec.setns_fd(home, nsexec.CLONE_NEWNET)
+        finally:
+            os.close(home)
+
+    @contextlib.contextmanager
+    def iproute(self):
+        from pyroute2 import IPRoute
+        with self.inside():
+            ipr = IPRoute()
+        try:
+            yield ipr
+        finally:
+            ipr.close()
+
+    # --- state ----------------------------------------------------------------------------
+    def links(self) -> dict[str, LinkInfo]:
+        out = {}
+        with self.iproute() as ipr:
+            addrs: dict[int, list[str]] = {}
+            for a in ipr.get_addr(family=2):
+                addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+            raw = ipr.get_links()
+            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in raw}
+            for l in raw:
+                info = l.get_attr("IFLA_LINKINFO")
+                kind = info.get_attr("IFLA_INFO_KIND") if info else ""
+                master = l.get_attr("IFLA_MASTER")
+                out[names[l["index"]]] = LinkInfo(names[l["index"]], bool(l["flags"] & 1), l.get_attr("IFLA_MTU"),
+                                                  addrs.get(l["index"], []), l["index"], kind or "",
+                                                  names.get(master) if master else None)
+        return out
+
+    def routes(self) -> list[RouteInfo]:
+        out = []
+        with self.iproute() as ipr:
+            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
+            for r in ipr.get_routes(family=2, table=254):
+                dst = r.get_attr("RTA_DST")
+                out.append(RouteInfo(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
+                                     names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"]))))
+        return out
+
+    def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
+        try:
+            with self.iproute() as ipr:
+                kw: dict = {"dst": dst}
+                if iif:
+                    idx = ipr.link_lookup(ifname=iif)
+                    if not idx:
+                        return RouteLookup(False, error=f"no interface {iif}")
+                    kw["iif"] = idx[0]
+                    if src:
+                        kw["src"] = src
+                r = ipr.route("get", **kw)[0]
+                oif = r.get_attr("RTA_OIF")
+                dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else None
+                types = {1: "unicast", 2: "local", 3: "broadcast", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+                return RouteLookup(True, dev, r.get_attr("RTA_GATEWAY"), types.get(r["type"], str(r["type"])),
+                                   prefsrc=r.get_attr("RTA_PREFSRC"))
+        except Exception as e:       # NetlinkError: the kernel's refusal is the answer
+            code = getattr(e, "code", 0)
+            return RouteLookup(False, error=os.strerror(code) if code else str(e))
+
+    def neighbours(self) -> list[tuple[str, str, str]]:
+        states = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE",
+                  0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
+        out = []
+        with self.iproute() as ipr:
+            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
+            for n in ipr.get_neighbours(family=2):
+                out.append((names.get(n["ifindex"], "?"), n.get_attr("NDA_DST"),
+                            states.get(n["state"], str(n["state"]))))
+        return out
+
+    def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
+        out = {}
+        with self.inside():               # /proc/sys/net follows the opener's namespace
+            for key in keys:
+                try:
+                    with open("/proc/sys/" + key.replace(".", "/")) as f:
+                        out[key] = f.read().strip()
+                except OSError:
+                    out[key] = ""
+        return out
+
+    def wg_ifaces(self) -> list[str]:
+        """wireguard-go leaves one UAPI socket per interface in the node's own /run/wireguard;
+        kernel WireGuard interfaces have the link kind "wireguard"."""
+        names = []
+        sockdir = self.root_dir / "run" / "wireguard"
+        if sockdir.is_dir():
+            names = sorted(p.stem for p in sockdir.glob("*.sock"))
+        if self.wg_impl == "kernel":
+            names += [l.name for l in self.links().values() if l.kind == "wireguard"]
+        return names
+
+    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
+        from pyroute2 import Conntrack
+
+        def nla(attrs) -> dict:          # netlink attributes come as (name, value[, flags]) tuples
+            return {a[0]: a[1] for a in attrs}
+
+        def tup(attrs, key):
+            ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
+            return ip.get("CTA_IP_V4_SRC"), ip.get("CTA_IP_V4_DST")
+        with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
+            ct = Conntrack()
+            try:
+                entries = list(ct.dump())
+            except Exception:        # no conntrack in this kernel: no evidence, not an error
+                entries = []
+            finally:
+                ct.close()
+        out = []
+        try:
+            for e in entries:
+                o = tup(e["attrs"], "CTA_TUPLE_ORIG")
+                if o == (src, dst):
+                    out.append((*o, *tup(e["attrs"], "CTA_TUPLE_REPLY")))
+        except (KeyError, TypeError):
+            pass
+        return out
+
+    # --- the probe ------------------------------------------------------------------------
+    def open_capture(self) -> CaptureSource:
+        from .packetsock import PacketSocket
+        with self.inside():
+            return PacketSocket()
+
+    def prepare_capture(self, source: CaptureSource) -> None:
+        from .packetsock import wait_for_timestamps
+        with self.inside():
+            wait_for_timestamps(source)
+
+    def source_route(self, dst: str) -> tuple[RouteLookup, str]:
+        """The kernel picks the source address for a connected UDP socket; the route itself is
+        read from /proc/net/route (no netlink: this is on every probe's path)."""
+        with self.inside():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.connect((dst, 9))
+                src = s.getsockname()[0]
+            except OSError as e:
+                return RouteLookup(False, error=os.strerror(e.errno or errno.EHOSTUNREACH)), \
+                    os.strerror(e.errno or errno.EHOSTUNREACH)
+            finally:
+                s.close()
+            with open("/proc/thread-self/net/route") as f:
+                table = f.read().splitlines()[1:]
+        best = None
+        d = struct.unpack("<I", socket.inet_aton(dst))[0]
+        for line in table:
+            f = line.split()
+            dev, net, gw, mask = f[0], int(f[1], 16), int(f[2], 16), int(f[7], 16)
+            if d & mask == net and (best is None or mask.bit_count() > best[0]):
+                best = (mask.bit_count(), dev, gw)
+        via = socket.inet_ntoa(struct.pack("<I", best[2])) if best and best[2] else None
+        return RouteLookup(True, best[1] if best else None, via, prefsrc=src), ""
+
+    def send_raw(self, packet: bytes, dst: str) -> tuple[float, str]:
+        with self.inside():
+            tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            t = time.time()
+            tx.sendto(packet, (dst, 0))
+            return t, ""
+        except OSError as e:
+            return time.time(), os.strerror(e.errno or errno.EIO)
+        finally:
+            tx.close()

@@ -1,1 +1,0 @@
-"""Renderers: turn plain results (status, traces, verdicts) into text. No kernel access here."""

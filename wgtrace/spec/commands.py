@@ -1,0 +1,110 @@
+"""Turn the model into the commands a person would type on each node, stage by stage.
+
+The commands are in the document's own style (``ip``, ``wg``, ``iptables``, ``sysctl``), so
+lessons show them and the lab builds itself by running them. Each command is an argument
+list: text from a lab file is only ever one argument, never shell. Public keys and endpoints
+are filled in from the built lab when known.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from .model import Lab, Node
+
+
+PLACEHOLDER = re.compile(r"^<[a-z0-9-]+-public-key>$")
+
+
+@dataclass(frozen=True)
+class Command:
+    node: str
+    argv: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """As a person types it (and as a shell reads it back: every word quoted as needed; a
+        key placeholder stays as it is, for a person to replace)."""
+        return " ".join(a if PLACEHOLDER.match(a) else shlex.quote(a) for a in self.argv)
+
+
+def endpoint_of(lab: Lab, endpoint: str) -> str:
+    """Resolve "node:iface" to "ip:port" (the node's address there, its WireGuard port)."""
+    node, _, rest = endpoint.partition(":")
+    if node not in lab.nodes:
+        return endpoint
+    n = lab.nodes[node]
+    ports = [w.listen_port for w in n.wireguard.values() if w.listen_port]
+    return f"{n.address_of(rest)}:{ports[0] if ports else 51820}"
+
+
+def pubkey(keys: dict[str, str] | None, node: str) -> str:
+    if keys and node in keys:
+        return keys[node]
+    return f"<{node}-public-key>"
+
+
+def peer_argv(wg: str, key: str, allowed, endpoint: str | None = None, keepalive: int | None = None,
+              remove: str | None = None) -> tuple[str, ...]:
+    """One ``wg set`` that (re)declares a peer, dropping another one first when asked."""
+    argv = ["wg", "set", wg]
+    if remove:
+        argv += ["peer", remove, "remove"]
+    argv += ["peer", key, "allowed-ips", ",".join(allowed)]
+    if endpoint:
+        argv += ["endpoint", endpoint]
+    if keepalive is not None:
+        argv += ["persistent-keepalive", str(keepalive)]
+    return tuple(argv)
+
+
+def node_commands(lab: Lab, node: Node, stage: str | None,
+                  keys: dict[str, str] | None = None) -> list[tuple[str, ...]]:
+    """Commands for one node at one stage (``None`` is stage 0, the base)."""
+    out: list[tuple[str, ...]] = []
+    for s in node.sysctl:
+        if s.stage == stage:
+            out.append(("sysctl", "-w", f"{s.key}={s.value}"))
+    for w in node.wireguard.values():
+        if w.stage == stage:
+            out.append(("ip", "link", "add", "dev", w.name, "type", "wireguard"))
+            out.append(("ip", "addr", "add", w.address, "dev", w.name))
+            port = ("listen-port", str(w.listen_port)) if w.listen_port else ()
+            out.append(("wg", "set", w.name, "private-key", "./private", *port))
+            out.append(("ip", "link", "set", w.name, "up"))
+        for p in w.peers:
+            if p.stage == stage:
+                out.append(peer_argv(w.name, pubkey(keys, p.peer), p.allowed_ips,
+                                     endpoint_of(lab, p.endpoint) if p.endpoint else None, p.keepalive))
+    for r in node.routes:
+        if r.stage == stage:
+            argv = ["ip", "route", "add", r.dst]
+            if r.via:
+                argv += ["via", r.via]
+            if r.dev:
+                argv += ["dev", r.dev]
+            out.append(tuple(argv))
+    if stage is None:
+        for chain, pol in node.policies.items():
+            out.append(("iptables", "-P", chain, pol))
+    for rule in node.iptables:
+        if rule.stage == stage:
+            out.append(("iptables", *rule.args))
+    return out
+
+
+def stage_commands(lab: Lab, index: int, keys: dict[str, str] | None = None) -> list[Command]:
+    """All commands of stage ``index``, node by node in the lab file's order."""
+    stage = None if index == 0 else lab.stages[index].name
+    return [Command(node.name, argv) for node in lab.nodes.values()
+            for argv in node_commands(lab, node, stage, keys)]
+
+
+SSH_HOSTKEY = "/run/sshd/ssh_host_ed25519_key"
+
+
+def sshd_argv(port: int, sshd: str = "/usr/sbin/sshd") -> tuple[str, ...]:
+    """How a node's sshd is started (by the builder, and by the fix when it has stopped)."""
+    return (sshd, "-f", "/dev/null", "-h", SSH_HOSTKEY, "-o", "PidFile=/run/sshd.pid",
+            "-o", "PermitRootLogin=yes", "-p", str(port))

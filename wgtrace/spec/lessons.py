@@ -1,0 +1,82 @@
+"""Lessons as data: lessons/<name>/{lesson.toml,en.toml,zh.toml}.
+
+lesson.toml names the lab and the probe; each language file has the texts for every
+stage of the lab's walkthrough and the observation it states, as an ``expect`` table
+(cause, node, direction, or reachable = true) that tests check against the real lab.
+Commands are not in the lesson: they come from the lab file, filled with real keys.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LabFileError
+from . import data_dir
+from ..texts import LANGS
+
+LESSONS_DIR = data_dir("lessons")
+
+
+@dataclass
+class LessonStage:
+    name: str
+    goal: str
+    observe: str
+    why: str
+    note: str
+    expect: dict
+
+
+@dataclass
+class Lesson:
+    name: str
+    lab: str
+    src: str
+    dst: str
+    lang: str
+    title: str
+    intro: str
+    stages: list[LessonStage] = field(default_factory=list)
+    tcp_port: int | None = None
+
+
+def available_lessons() -> list[str]:
+    return sorted(p.name for p in LESSONS_DIR.iterdir() if (p / "lesson.toml").is_file()) \
+        if LESSONS_DIR.is_dir() else []
+
+
+def load_lesson(name: str = "seed", lang: str = "en") -> Lesson:
+    d = LESSONS_DIR / name
+    meta_path = d / "lesson.toml"
+    if not meta_path.is_file():
+        raise LabFileError(f"unknown lesson {name!r} (lessons: {', '.join(available_lessons()) or 'none'}).")
+    if lang not in LANGS:
+        raise LabFileError(f"no language {lang!r}; choose one of {', '.join(LANGS)}.")
+    try:
+        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+        text = tomllib.loads((d / f"{lang}.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise LabFileError(f"lesson {name!r} ({lang}) cannot be read: {e}") from None
+    probe = meta.get("probe", {})
+    if "src" not in probe or "dst" not in probe:
+        raise LabFileError(f"{meta_path}: probe: needs src and dst (the nodes the lesson probes between).")
+    lesson = Lesson(name, meta["lab"], probe["src"], probe["dst"], lang,
+                    text.get("title", name), text.get("intro", ""), tcp_port=probe.get("tcp"))
+    for i, st in enumerate(text.get("stage", [])):
+        try:
+            lesson.stages.append(LessonStage(st["name"], st.get("goal", ""), st.get("observe", ""),
+                                             st.get("why", ""), st.get("note", ""), dict(st["expect"])))
+        except KeyError as e:
+            raise LabFileError(f"{d / (lang + '.toml')}: stage[{i}]: missing {e}") from None
+    return lesson
+
+
+def matches(expect: dict, cause: str, stop) -> bool:
+    """Does a verdict (its cause and ``Stop``) agree with a lesson's stated observation?
+    ``direction`` in a lesson file is the stop's phase: request or reply."""
+    if expect.get("reachable"):
+        return cause == "reachable"
+    if cause != expect.get("cause") or stop is None:
+        return False
+    return expect.get("node") in (None, stop.node) and expect.get("direction") in (None, stop.phase)

@@ -1,0 +1,143 @@
+"""The lab as plain data: what the lab file says, checked, never touching the kernel.
+
+A lab is nodes joined by links. Each node item (address, route, sysctl, firewall
+rule, WireGuard interface or peer) either exists from stage 0 (``stage`` is
+``None``) or is added when the walkthrough reaches the named stage.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str                 # "default" or a CIDR
+    via: str | None = None
+    dev: str | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    key: str
+    value: str
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An iptables rule in iptables' own syntax, e.g. ``-t nat -A POSTROUTING -o wan -j MASQUERADE``."""
+    rule: str
+    stage: str | None = None
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(shlex.split(self.rule))
+
+    @property
+    def table(self) -> str:
+        words = self.args
+        return words[words.index("-t") + 1] if "-t" in words[:-1] else "filter"
+
+
+@dataclass(frozen=True)
+class Peer:
+    peer: str                        # node name
+    allowed_ips: tuple[str, ...]
+    endpoint: str | None = None      # "node:iface" or "ip:port"
+    keepalive: int | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class WgInterface:
+    name: str
+    address: str
+    listen_port: int | None
+    stage: str | None
+    peers: tuple[Peer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Service:
+    kind: str        # "ssh" (a real sshd where installed, else a TCP listener) or "tcp"
+    port: int
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    description: str = ""
+    addresses: dict[str, str] = field(default_factory=dict)   # iface -> CIDR
+    bridges: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    sysctl: tuple[Sysctl, ...] = ()
+    policies: dict[str, str] = field(default_factory=dict)    # filter chain -> ACCEPT/DROP
+    iptables: tuple[Rule, ...] = ()
+    wireguard: dict[str, WgInterface] = field(default_factory=dict)
+    services: tuple[Service, ...] = ()
+
+    def address_of(self, iface: str) -> str | None:
+        if iface in self.addresses:
+            return self.addresses[iface].split("/")[0]
+        wg = self.wireguard.get(iface)
+        return wg.address.split("/")[0] if wg else None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    node: str
+    iface: str
+
+
+@dataclass(frozen=True)
+class Link:
+    a: Endpoint
+    b: Endpoint
+    bridge: str | None = None     # a's end is a port of this bridge on a's node
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    description: str
+    path: str
+    nodes: dict[str, Node]
+    links: tuple[Link, ...]
+    stages: tuple[Stage, ...]           # stages[0] is "base"
+    probe_src: str | None = None
+    probe_dst: str | None = None
+
+    def stage_index(self, name_or_number: str | int) -> int | None:
+        """Index of a stage given by number ("3") or name ("home-route"); None if unknown."""
+        text = str(name_or_number).strip()
+        if text.isdigit():
+            n = int(text)
+            return n if n < len(self.stages) else None
+        for i, st in enumerate(self.stages):
+            if st.name == text:
+                return i
+        return None
+
+    def bridge_ports(self) -> dict[str, set[str]]:
+        """node -> its interfaces that are ports of a bridge (the bridge shows their traffic)."""
+        ports: dict[str, set[str]] = {}
+        for link in self.links:
+            if link.bridge:
+                ports.setdefault(link.a.node, set()).add(link.a.iface)
+        return ports
+
+    def address_owner(self, ip: str) -> tuple[str, str] | None:
+        """(node, iface) that holds this address in the final stage."""
+        for n in self.nodes.values():
+            for iface in list(n.addresses) + list(n.wireguard):
+                if n.address_of(iface) == ip:
+                    return n.name, iface
+        return None

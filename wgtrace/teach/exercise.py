@@ -1,0 +1,105 @@
+"""Course tools: an exercise (the finished lab with K random faults) and its grading.
+
+``start_exercise`` builds the lab and breaks it, all or nothing; ``grade`` probes the lab's
+default pair by ping and, when the lab names a service, by TCP to it; both keep a record that
+``wgtrace report`` reads.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from ..diagnose.run import Diagnosis, diagnose
+from ..errors import UsageError
+from ..lab.build import lab_up
+from ..lab.inject import inject
+from ..lab.open import open_lab
+from ..lab.runtime import LabState
+from ..lab.teardown import lab_down
+from ..spec.faults import Fault, load_faults, pick
+from ..spec.model import Lab
+from .guided import diagnosis_record
+from .progress import Record, load_record
+
+
+@dataclass
+class Exercise:
+    seed: int
+    state: LabState
+    faults: list[Fault]
+    src: str
+    dst: str
+    tcp: int | None
+
+
+def default_probe(lab: Lab) -> tuple[str, str, int | None]:
+    """The lab's default probe: its ``probe`` table, else the first and last node; and the TCP port
+    of a service on the destination, if the lab file gives it one."""
+    names = list(lab.nodes)
+    src, dst = lab.probe_src or names[0], lab.probe_dst or names[-1]
+    svc = next((s for s in lab.nodes[dst].services), None)
+    return src, dst, svc.port if svc else None
+
+
+def start_exercise(model: Lab, k: int, seed: int | None, check=lambda kind="": None) -> Exercise:
+    catalogue = load_faults(model.path)
+    usable = [f for f in catalogue if not f.probe]
+    if k < 1:
+        raise UsageError("--faults is how many faults to inject: 1 or more.")
+    if k > len(usable):
+        raise UsageError(f"--faults {k}: lab {model.name!r} has {len(usable)} faults that can be combined.")
+    seed = seed if seed is not None else random.randrange(10000)
+    chosen = pick(catalogue, k, seed)
+    if len(chosen) < k:             # faults on the same subject overwrite each other
+        raise UsageError(f"--faults {k}: only {len(chosen)} faults of lab {model.name!r} can be combined "
+                         f"(seed {seed}); ask for fewer.")
+    st = lab_up(model, on_event=lambda kind, data: check(kind))
+    try:
+        for f in chosen:
+            check()
+            inject(f, st)
+    except BaseException:
+        lab_down(st.lab)            # a half-broken exercise is worse than none
+        raise
+    rec = Record("exercise", "exercise", st.lab, seed=seed, faults=[f.name for f in chosen], lab_file=model.path)
+    rec.log("exercise", faults=[f.name for f in chosen])
+    src, dst, tcp = default_probe(model)
+    return Exercise(seed, st, chosen, src, dst, tcp)
+
+
+@dataclass
+class Grade:
+    lab: str
+    checks: list[Diagnosis] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(d.reachable for d in self.checks)
+
+    def to_json(self, lang: str = "en") -> dict:
+        return {"passed": self.passed, "checks": [d.to_json() for d in self.checks]}
+
+
+def grade(lab: str | None, lang: str = "en") -> Grade:
+    """Pass only when the lab's default source reaches its destination by ping, and by TCP to the
+    destination's service when it has one. Recorded in the exercise's record, if this is its lab."""
+    net = open_lab(lab)
+    src, dst, tcp = default_probe(net.model)
+    g = Grade(net.name, [diagnose(net, src, dst, lang=lang)])
+    if g.checks[0].reachable and tcp:
+        g.checks.append(diagnose(net, src, dst, tcp=tcp, lang=lang))
+    rec = load_record("exercise")
+    if rec and rec.lab == net.name:
+        rec.log("check", passed=g.passed, **diagnosis_record(g.checks[-1]))
+        if g.passed and not rec.finished:
+            rec.finished = time.time()
+            rec.save()
+    return g
+
+
+def note_fix(lab: str, applied: list[dict]) -> None:
+    """A grader should know the tool, not the student, repaired the exercise's lab."""
+    rec = load_record("exercise")
+    if rec and rec.lab == lab:
+        rec.log("fix", command="; ".join(f"{a['node']}# {a['command']}" for a in applied) or "-")

@@ -1,0 +1,147 @@
+"""Send one probe from a node while capturing on every interface of the nodes given.
+
+Each node opens its own capture (nodes/base.py: a packet socket in a lab namespace), all of
+them read by one poll loop in this process: nothing is spawned per interface. Frames carry
+the kernel's timestamps, so hops on different nodes sort correctly. Only the probe's own
+packets (and WireGuard datagrams, which may carry it) are kept, as plain ``Capture`` records
+for path.py to read.
+"""
+from __future__ import annotations
+
+import select
+import time
+from dataclasses import dataclass, field
+
+from ..nodes.base import CaptureSource, Frame, Node
+from .packets import Pkt, arp_of, ip_payload, parse_ip
+from .probe import Probe
+
+
+@dataclass
+class Capture:
+    ts: float
+    node: str
+    iface: str
+    dir: str                  # "in" | "out"
+    pkt: Pkt
+    raw: bytes = b""          # the frame as captured (for pcapng)
+    linktype: int = 1         # pcap link type: 1 Ethernet, 101 raw IP
+    ts_ns: int = 0            # the kernel's timestamp, exact
+
+
+@dataclass
+class Observation:
+    probe: Probe
+    sent_ts: float = 0.0
+    send_error: str = ""              # the kernel refused to send: "Network is unreachable"…
+    route: dict = field(default_factory=dict)   # the source's route lookup for dst
+    captures: list[Capture] = field(default_factory=list)
+    ended: str = ""                   # reply | error | quiet | timeout | send-error
+    ifaces: dict[str, list[str]] = field(default_factory=dict)   # node -> captured interfaces
+    arp: list[tuple[float, str, str, str, int, str, str]] = field(default_factory=list)
+    # ARP seen during the probe: (ts, node, iface, dir, op, sender ip, target ip), at most ARP_MAX
+
+
+ARP_MAX = 200
+
+@dataclass
+class _Tap:
+    source: CaptureSource
+    node: str
+    skip: set[str]             # interfaces not to record (lo, bridge ports)
+
+
+def observe(nodes: list[Node], probe: Probe, quiet: float = 0.25, timeout: float = 3.0,
+            keep_raw: bool = False, skip_ifaces: dict[str, set[str]] | None = None) -> Observation:
+    """``skip_ifaces``: per node, interfaces not to record (bridge ports: the bridge shows it)."""
+    src = next(h for h in nodes if h.name == probe.src_node)
+    obs = Observation(probe)
+    route, err = src.source_route(probe.dst)
+    obs.route = {"dev": route.dev, "via": route.via, "src": route.prefsrc} if route.ok else {}
+    taps: list[_Tap] = []
+    try:
+        for h in nodes:
+            t = _Tap(h.open_capture(), h.name, {"lo"} | (skip_ifaces or {}).get(h.name, set()))
+            taps.append(t)
+            obs.ifaces[h.name] = [n for n in t.source.ifaces() if n not in t.skip]
+        if err:
+            obs.send_error, obs.ended = err, "send-error"
+            return obs
+        probe.src_ip = route.prefsrc or ""
+        data = probe.build()
+        src.prepare_capture(next(t.source for t in taps if t.node == src.name))
+        obs.sent_ts, err = src.send_raw(data, probe.dst)
+        if err:
+            obs.send_error, obs.ended = err, "send-error"
+            return obs
+        _loop(taps, obs, quiet, timeout, keep_raw)
+        return obs
+    finally:
+        for t in taps:
+            t.source.close()
+
+
+def _loop(taps: list[_Tap], obs: Observation, quiet: float, timeout: float, keep_raw: bool) -> None:
+    by_fd = {t.source.fileno(): t for t in taps}
+    poller = select.poll()
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    start = time.monotonic()
+    state = {"handshake_grace": False, "last_move": start, "done": ""}
+    try:
+        while True:
+            now = time.monotonic()
+            if now - start > timeout:
+                obs.ended = "timeout"
+                return
+            if now - state["last_move"] > quiet:
+                obs.ended = "quiet"
+                return
+            for fd, _ in poller.poll(20):
+                if not _drain(by_fd[fd], obs, keep_raw, state, quiet):
+                    poller.unregister(fd)
+                if state["done"]:
+                    obs.ended = state["done"]
+                    return
+    finally:
+        # Frames of other nodes may still wait in their queues: read them all.
+        for t in taps:
+            _drain(t, obs, keep_raw, state, quiet)
+
+
+def _drain(t: _Tap, obs: Observation, keep_raw: bool, state: dict, quiet: float) -> bool:
+    """Keep every queued frame of one node that concerns the probe; False if the source is gone."""
+    frames = t.source.read()
+    if frames is None:
+        return False
+    for f in frames:
+        _keep(t, f, obs, keep_raw, state, quiet)
+    return True
+
+
+def _keep(t: _Tap, f: Frame, obs: Observation, keep_raw: bool, state: dict, quiet: float) -> None:
+    probe = obs.probe
+    if f.iface in t.skip or f.otherhost:          # flooded to us, not for us
+        return
+    ip = ip_payload(f.data, f.hatype)
+    p = parse_ip(ip) if ip is not None else None
+    if p is None:
+        arp = arp_of(f.data, f.hatype) if ip is None else None
+        if arp and len(obs.arp) < ARP_MAX:
+            obs.arp.append((f.ts, t.node, f.iface, "out" if f.outgoing else "in", *arp))
+        return
+    role = probe.role(p)
+    if role is None and not p.wg_type:
+        return
+    direction = "out" if f.outgoing else "in"
+    obs.captures.append(Capture(f.ts, t.node, f.iface, direction, p, f.data if keep_raw else b"",
+                                101 if f.hatype == 65534 else 1, f.ts_ns))
+    if role is not None or (p.wg_type == 4 and p.wg_len > 32):
+        state["last_move"] = time.monotonic()
+    elif p.wg_type == 1 and not state["handshake_grace"]:
+        # A handshake is under way; data waits for it, so give it time once.
+        state["handshake_grace"] = True
+        state["last_move"] = time.monotonic() + quiet
+    if t.node == probe.src_node and direction == "in" and role in ("reply", "error"):
+        if role == "reply" or p.dst == probe.src_ip:
+            state["done"] = state["done"] or role
