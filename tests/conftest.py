@@ -233,17 +233,18 @@ class LabFactory:
         return name
 
     @contextlib.contextmanager
-    def running(self, stage: int | str | None = None, name: str | None = None) -> Iterator[RunningLab]:
-        """The seed lab, up at ``stage`` (default: the last) while the block runs; down after it,
-        whatever happens inside."""
+    def running(self, stage: int | str | None = None, name: str | None = None,
+                lab_file: str = "seed", params: dict | None = None) -> Iterator[RunningLab]:
+        """A lab (default: the seed), up at ``stage`` (default: the last) while the block runs;
+        down after it, whatever happens inside."""
         from wgtrace.lab.build import lab_up
         from wgtrace.errors import LabStateError
         from wgtrace.spec.labfile import load_lab
         from wgtrace.lab.teardown import lab_down
         for _ in range(20):
-            model = load_lab("seed", rename=name or fresh_lab_name())
+            model = load_lab(lab_file, rename=name or fresh_lab_name(), params=params)
             index = model.stage_index(stage) if stage is not None else None
-            assert stage is None or index is not None, f"seed has no stage {stage!r}"
+            assert stage is None or index is not None, f"{lab_file} has no stage {stage!r}"
             try:
                 state = lab_up(model, index)
             except LabStateError:
@@ -263,9 +264,10 @@ class LabFactory:
         finally:
             lab_down(model.name)
 
-    def up(self, stage: int | str | None = None, name: str | None = None) -> RunningLab:
+    def up(self, stage: int | str | None = None, name: str | None = None, lab_file: str = "seed",
+           params: dict | None = None) -> RunningLab:
         """Like ``running``, but down when the test ends (pass or fail)."""
-        return self._stack.enter_context(self.running(stage, name))
+        return self._stack.enter_context(self.running(stage, name, lab_file, params))
 
     def close(self) -> None:
         try:

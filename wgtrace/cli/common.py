@@ -24,6 +24,20 @@ def lang_opt():
     return typer.Option("en", "--lang", help="Language of the texts: en or zh (one file each in wgtrace/texts/).")
 
 
+def set_opt():
+    return typer.Option(None, "--set", help="Set a parameter of the lab file: NAME=VALUE (e.g. spokes=50).")
+
+
+def params_of(pairs) -> dict[str, str]:
+    out = {}
+    for p in pairs or []:
+        name, eq, value = p.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--set {p!r}: write NAME=VALUE, like spokes=50.")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def json_opt():
     return typer.Option(False, "--json", help="Machine-readable output (docs/json.md).")
 

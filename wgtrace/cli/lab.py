@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import LabFileError, UsageError
-from .common import check_name, emit, err, guarded, json_opt, lab_opt, out
+from .common import check_name, emit, err, guarded, json_opt, lab_opt, out, params_of, set_opt
 
 lab_app = typer.Typer(help="Build, inspect and remove labs.", no_args_is_help=True)
 
@@ -17,7 +17,8 @@ lab_app = typer.Typer(help="Build, inspect and remove labs.", no_args_is_help=Tr
 def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to a lab file."),
            stage: Optional[str] = typer.Option(None, "--stage", "-s",
                                                help="Stage number or name (default: the last)."),
-           name: Optional[str] = typer.Option(None, "--name", help="Run under another name, beside other labs.")):
+           name: Optional[str] = typer.Option(None, "--name", help="Run under another name, beside other labs."),
+           set_: Optional[List[str]] = set_opt()):
     """Build a lab in network namespaces, at a stage of its walkthrough."""
     from ..lab.build import lab_up as up
     from ..lab.preflight import require_root
@@ -25,7 +26,7 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
     from ..spec.labfile import load_lab
     require_root()
     check_name(name)
-    model = load_lab(lab, rename=name)
+    model = load_lab(lab, rename=name, params=params_of(set_))
     index = None
     if stage is not None:
         index = model.stage_index(stage)

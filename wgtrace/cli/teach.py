@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from ..errors import ExitStatus
-from .common import check_name, emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out
+from .common import (check_name, emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out,
+                     params_of, set_opt)
 
 
 @guarded
@@ -70,7 +71,8 @@ def lesson(lesson: str = typer.Argument("seed", help="Lesson to work through (le
 def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
              faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
              lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build."),
-             name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
+             name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name."),
+             set_: Optional[List[str]] = set_opt()):
     """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
@@ -78,7 +80,7 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
     from ..teach.exercise import start_exercise
     require_root()
     check_name(name)
-    model = load_lab(lab, rename=name)
+    model = load_lab(lab, rename=name, params=params_of(set_))
     with interruptible() as check, err.status("building…"):
         ex = start_exercise(model, faults, seed, check)
     opt = f" --lab {ex.state.lab}"
@@ -90,13 +92,20 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
 
 
 @guarded
-def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool = json_opt()):
-    """Pass/fail for graders: exit 0 only when the lab's default probe gets through (ping, and TCP
-    to the destination's service when the lab file gives one)."""
+def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool = json_opt(),
+          all_: bool = typer.Option(False, "--all", help="Every pair of the lab file's checks, as a matrix.")):
+    """Pass/fail for graders: exit 0 only when the lab's default probe gets through (--all: every pair)."""
     from ..lab.preflight import require_root
-    from ..teach.exercise import grade
     require_root()
-    g = grade(lab, lang_of(lang))
+    lang = lang_of(lang)
+    if all_:
+        from ..lab.open import open_lab
+        from ..teach.checks import check_all
+        m = check_all(open_lab(lab), lang)
+        emit(m, as_json, lang)
+        finish(m.passed)
+    from ..teach.exercise import grade
+    g = grade(lab, lang)
     emit(g, as_json, lang)
     finish(g.passed)
 

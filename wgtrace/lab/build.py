@@ -60,7 +60,7 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
         raise LabStateError(f"lab {lab.name!r} is already up: use it, or run "
                             f"'wgtrace lab down {lab.name}' first.") from None
     state = LabState(lab=lab.name, file=lab.path, pid=os.getpid(), wg_impl=wg_impl,
-                     nodes=list(lab.nodes), started=time.time())
+                     nodes=list(lab.nodes), started=time.time(), params=dict(lab.params))
     state.save()
     try:
         _build(lab, state, stage, on_event, handshake_timeout)

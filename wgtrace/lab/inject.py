@@ -1,22 +1,39 @@
-"""Break a running lab on purpose: run a fault's commands on its nodes (an exercise)."""
+"""Break a running lab on purpose: run a fault's steps on its nodes (an exercise)."""
 from __future__ import annotations
 
+import os
+import shlex
+import signal
+
 from ..errors import BuildError
-from ..spec.faults import Fault, render_command
+from ..spec.faults import Fault, fill
 from .runtime import LabState
 
 
-def inject(fault: Fault, state: LabState) -> list[tuple[str, str]]:
-    """Run the fault's commands; returns what ran. Raises if a node refused one.
+def _stop_service(state: LabState, node: str, service: str) -> str:
+    """Stop a service the lab started on ``node`` (its pid file is in the node's own /run)."""
+    pidfile = state.node(node).root_dir / "run" / "sshd.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        if os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat(state.node(node).netns_path).st_ino:
+            raise ValueError           # not that node's process: never kill anything else
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError, IndexError):
+        raise BuildError(f"no {service} service is running on {node}.") from None
+    return f"kill {pid}  # {service}"
 
-    Fault commands are shell on purpose (``kill $(cat /run/sshd.pid)``): a catalogue is written
-    by the lab's author, like a lesson; lab files themselves never reach a shell."""
+
+def inject(fault: Fault, state: LabState) -> list[tuple[str, str]]:
+    """Run the fault's steps; returns what ran, as text. Raises if a node refused one."""
     done = []
-    for node, cmd in fault.inject:
-        text = render_command(cmd, state.keys)
-        r = state.node(node).run(["sh", "-c", text])
+    for step in fault.inject:
+        if step.stop:
+            done.append((step.node, _stop_service(state, step.node, step.stop)))
+            continue
+        argv = fill(step.argv, state.keys)
+        r = state.node(step.node).run(list(argv))
         if r.returncode != 0:
-            raise BuildError(f"fault {fault.name!r} could not be injected on {node}: "
+            raise BuildError(f"fault {fault.name!r} could not be injected on {step.node}: "
                              f"{(r.stderr or r.stdout).strip()}")
-        done.append((node, text))
+        done.append((step.node, shlex.join(argv)))
     return done

@@ -54,7 +54,7 @@ def require_lab(lab: str | None) -> LabState:
 def model_of(state: LabState) -> Lab:
     """The lab file a running lab was built from, under the name it runs as."""
     from ..spec.labfile import load_lab
-    return load_lab(state.file, rename=state.lab)
+    return load_lab(state.file, rename=state.lab, params={k: str(v) for k, v in state.params.items()})
 
 
 def open_lab(lab: str | None) -> Network:

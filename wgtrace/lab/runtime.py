@@ -43,6 +43,7 @@ class LabState:
     nodes: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)   # node -> public key
     started: float = 0.0
+    params: dict[str, int] = field(default_factory=dict)  # the lab file's parameters it was built with
 
     def node(self, name: str):
         """The node ``name`` of this lab (a namespace on this machine)."""
@@ -62,7 +63,10 @@ def load_state(lab: str) -> LabState | None:
         data = json.loads((lab_dir(lab) / "state.json").read_text())
     except (OSError, ValueError):
         return None
-    return LabState(**data)
+    try:
+        return LabState(**data)
+    except TypeError:          # a state file of another version: no usable state
+        return None
 
 
 def running_labs() -> list[str]:

@@ -22,6 +22,18 @@ class Route:
     via: str | None = None
     dev: str | None = None
     stage: str | None = None
+    table: int | None = None  # None: the main table
+
+
+@dataclass(frozen=True)
+class IpRule:
+    """A policy routing rule (``ip rule``), as wg-quick makes them for a full tunnel."""
+    table: str                       # a number, or "main"
+    fwmark: int | None = None
+    invert: bool = False             # "not fwmark …"
+    suppress_prefixlength: int | None = None
+    priority: int | None = None
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class WgInterface:
     listen_port: int | None
     stage: str | None
     peers: tuple[Peer, ...] = ()
+    fwmark: int | None = None        # marks its own datagrams (a full tunnel's policy routing)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class Node:
     iptables: tuple[Rule, ...] = ()
     wireguard: dict[str, WgInterface] = field(default_factory=dict)
     services: tuple[Service, ...] = ()
+    rules: tuple[IpRule, ...] = ()
 
     def address_of(self, iface: str) -> str | None:
         if iface in self.addresses:
@@ -105,6 +119,19 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Check:
+    """A pair that must work when the lab is complete (``wgtrace check --all``)."""
+    src: str
+    dst: str
+    kind: str = "icmp"               # icmp | tcp | udp
+    port: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.kind == "icmp" else f"{self.kind}/{self.port}"
+
+
+@dataclass(frozen=True)
 class Lab:
     name: str
     description: str
@@ -114,6 +141,8 @@ class Lab:
     stages: tuple[Stage, ...]           # stages[0] is "base"
     probe_src: str | None = None
     probe_dst: str | None = None
+    checks: tuple[Check, ...] = ()
+    params: dict = field(default_factory=dict)     # parameter -> the value it was built with
 
     def stage_index(self, name_or_number: str | int) -> int | None:
         """Index of a stage given by number ("3") or name ("home-route"); None if unknown."""

@@ -43,7 +43,7 @@ def default_probe(lab: Lab) -> tuple[str, str, int | None]:
 
 
 def start_exercise(model: Lab, k: int, seed: int | None, check=lambda kind="": None) -> Exercise:
-    catalogue = load_faults(model.path)
+    catalogue = load_faults(model.path, model.nodes)
     usable = [f for f in catalogue if not f.probe]
     if k < 1:
         raise UsageError("--faults is how many faults to inject: 1 or more.")

@@ -26,8 +26,7 @@ def resolve_dst(lab: Lab, dst: str, src: str | None = None) -> str:
         if src in lab.nodes:
             mine = list(lab.nodes[src].addresses.values()) + [w.address for w in lab.nodes[src].wireguard.values()]
             nets = [ipaddress.IPv4Interface(c).network for c in mine]
-            shared = [a for a in addrs if ipaddress.IPv4Interface(a).ip in nets
-                      and ipaddress.IPv4Interface(a).network.prefixlen > 0]
+            shared = [a for a in addrs if any(ipaddress.IPv4Interface(a).ip in n for n in nets if n.prefixlen > 0)]
             if shared:
                 return shared[0].split("/")[0]
         return addrs[0].split("/")[0]

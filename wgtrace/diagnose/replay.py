@@ -1,0 +1,61 @@
+"""What ``decide()`` was given, as JSON: a diagnosis recorded on a real lab, replayed anywhere.
+
+Tests record one of these for every fault they inject (WGTRACE_RECORD=1) and replay them as
+plain unit tests: the same facts must give the same cause, stop and fix, as any user, without
+root. The lab model is referred to by its file and parameters, not copied.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from ..nodes.base import RouteLookup
+from ..trace.path import Hop, Place, Story, TraceResult
+from .context import Context
+from .facts import NodeFacts
+
+VERSION = 1
+
+
+def _hop(d: dict) -> Hop:
+    return Hop(**{f.name: d[f.name] for f in fields(Hop) if f.name in d})
+
+
+def _story_params(p: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in p.items()}
+
+
+def dump_trace(res: TraceResult) -> dict:
+    return {"src": res.src, "dst": res.dst, "probe": res.probe, "reachable": res.reachable,
+            "hops": [asdict(h) for h in res.hops], "last_seen": asdict(res.last_seen) if res.last_seen else None,
+            "reached_dst": res.reached_dst, "stop_phase": res.stop_phase, "send_error": res.send_error,
+            "errors": [asdict(h) for h in res.errors], "redirects": [asdict(h) for h in res.redirects],
+            "handshakes": [asdict(h) for h in res.handshakes], "route": res.route, "ended": res.ended,
+            "story": {"kind": res.story.kind, "params": res.story.params}, "dst_node": res.dst_node,
+            "refused": res.refused, "arp": [list(a) for a in res.arp]}
+
+
+def load_trace(d: dict) -> TraceResult:
+    return TraceResult(d["src"], d["dst"], d["probe"], d["reachable"], [_hop(h) for h in d["hops"]],
+                       Place(**d["last_seen"]) if d["last_seen"] else None, d["reached_dst"], d["stop_phase"],
+                       d["send_error"], [_hop(h) for h in d["errors"]], [_hop(h) for h in d["redirects"]],
+                       [_hop(h) for h in d["handshakes"]], d["route"], d["ended"],
+                       Story(d["story"]["kind"], _story_params(d["story"]["params"])), d["dst_node"],
+                       d["refused"], [tuple(a) for a in d["arp"]])
+
+
+def dump_context(ctx: Context) -> dict:
+    return {"version": VERSION, "lab": {"file": ctx.lab.path, "name": ctx.lab.name, "params": ctx.lab.params},
+            "trace": dump_trace(ctx.res), "facts": {n: f.to_json() for n, f in ctx.facts.items()},
+            "routes": [[list(k), asdict(v)] for k, v in ctx.routes.items()],
+            "prefixes": [[list(k), v] for k, v in ctx.prefixes.items()],
+            "keys": ctx.keys, "now": ctx.now, "stage": ctx.stage}
+
+
+def load_context(d: dict, lab_file: str | None = None) -> Context:
+    """``lab_file``: where the lab file is on this machine (the recorded path may be another's)."""
+    from ..spec.labfile import load_lab
+    lab = load_lab(lab_file or d["lab"]["file"], rename=d["lab"]["name"],
+                   params={k: str(v) for k, v in d["lab"]["params"].items()})
+    return Context(lab, load_trace(d["trace"]), {n: NodeFacts.from_json(f) for n, f in d["facts"].items()},
+                   {tuple(k): RouteLookup(**v) for k, v in d["routes"]},
+                   {tuple(k): v for k, v in d["prefixes"]}, d["keys"], d["now"], d["stage"])

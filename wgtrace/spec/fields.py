@@ -1,0 +1,155 @@
+"""Checks for single fields of a lab file: addresses, names, sysctls, iptables rules, free text.
+
+A lab file is data from anybody (instructors share them, students download them), so every
+field that ends up in a command is checked to be exactly what it claims: an iptables rule is a
+list of plain words with -A or -I and nothing that makes iptables run a program; a sysctl is a
+``net.`` key and a plain value. Commands are argument lists, never shell, but a field that
+is not what it says is refused here with its key, before anything is built.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from typing import Any
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
+LAB_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")   # no '-': it separates lab and node in names
+IFACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
+SYSCTL_KEY_RE = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
+SYSCTL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}( [A-Za-z0-9_.:-]{1,32}){0,7}$")
+WORD_RE = re.compile(r"^[A-Za-z0-9_.:/,!+=@%^-]+$")          # one word of an iptables rule
+COMMENT_RE = re.compile(r"^[A-Za-z0-9_.:/,!+=@% -]{0,200}$")
+CHAIN_RE = re.compile(r"^[A-Za-z0-9_-]{1,28}$")
+TABLES = ("filter", "nat", "mangle", "raw")
+# options that make iptables act beyond adding one rule (--modprobe runs a program)
+FORBIDDEN = {"--modprobe", "-M", "-F", "--flush", "-X", "--delete-chain", "-Z", "--zero", "-N",
+             "--new-chain", "-P", "--policy", "-D", "--delete", "-R", "--replace", "-E", "--rename-chain"}
+
+
+class Errors:
+    """Problems found so far, each with the file and the key it concerns."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, key: str, what: str) -> None:
+        self.items.append(f"{self.path}: {key}: {what}")
+
+
+def cidr(errs: Errors, key: str, value: Any) -> str | None:
+    try:
+        ipaddress.IPv4Interface(str(value))
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError
+        return value
+    except ValueError:
+        errs.add(key, f"{value!r} is not an IPv4 address with a prefix length (like 10.0.0.1/24)")
+        return None
+
+
+def network(errs: Errors, key: str, value: Any) -> str | None:
+    if value == "default":
+        return "default"
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return str(ipaddress.IPv4Network(value, strict=True))
+    except ValueError:
+        errs.add(key, f"{value!r} is not an IPv4 network (like 10.10.13.0/24) or \"default\"")
+        return None
+
+
+def ip(errs: Errors, key: str, value: Any) -> str | None:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        errs.add(key, f"{value!r} is not an IPv4 address")
+        return None
+
+
+def iface(errs: Errors, key: str, value: Any) -> str | None:
+    if isinstance(value, str) and IFACE_RE.match(value):
+        return value
+    errs.add(key, f"{value!r} is not an interface name (a letter, then letters, digits, '_', '.', '-'; "
+                  f"at most 15 characters)")
+    return None
+
+
+def integer(errs: Errors, key: str, value: Any, lo: int, hi: int, what: str) -> int | None:
+    if type(value) is int and lo <= value <= hi:
+        return value
+    errs.add(key, f"{value!r} is not {what} ({lo}..{hi})")
+    return None
+
+
+def text(errs: Errors, key: str, value: Any, limit: int = 300) -> str:
+    """Free text (descriptions, titles): one line, printable, bounded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        errs.add(key, f"must be one line of text, at most {limit} characters")
+        return ""
+    return value
+
+
+def table_list(errs: Errors, key: str, value: Any) -> list[dict]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        errs.add(key, "must be a list of tables")
+        return []
+    return value
+
+
+def unknown(errs: Errors, key: str, d: dict, allowed: set[str]) -> None:
+    for k in d:
+        if k not in allowed:
+            errs.add(f"{key}.{k}", f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def sysctl(errs: Errors, key: str, k: Any, v: Any) -> tuple[str, str] | None:
+    ok = True
+    if not isinstance(k, str) or not SYSCTL_KEY_RE.match(k):
+        errs.add(f"{key}.key", "required: a net.* sysctl (only the node's own network sysctls can be set)")
+        ok = False
+    value = str(v) if type(v) in (int, str) else None
+    if value is None or not SYSCTL_VALUE_RE.match(value):
+        errs.add(f"{key}.value", f"{v!r} is not a sysctl value (numbers or words, at most 8)")
+        ok = False
+    return (k, value) if ok else None
+
+
+def iptables_rule(errs: Errors, key: str, rule: Any) -> str | None:
+    """An iptables rule in iptables' own words: ``[-t TABLE] -A|-I CHAIN [N] MATCH… -j TARGET``."""
+    example = 'like "-t nat -A POSTROUTING -o wan -j MASQUERADE"'
+    if not isinstance(rule, str) or not rule.strip():
+        errs.add(key, f"required: an iptables rule with -A or -I, {example}")
+        return None
+    try:
+        words = shlex.split(rule)
+    except ValueError:
+        errs.add(key, f"unbalanced quotes; an iptables rule is plain words, {example}")
+        return None
+    for i, w in enumerate(words):
+        comment = i > 0 and words[i - 1] == "--comment"
+        if not (COMMENT_RE if comment else WORD_RE).match(w):
+            errs.add(key, f"{w!r} is not a plain word of an iptables rule (no spaces, quotes or shell "
+                          f"characters such as ; | & $ ` < >)")
+            return None
+        if w in FORBIDDEN or w.split("=")[0] in FORBIDDEN:
+            errs.add(key, f"{w} is not allowed: a lab file's rule adds one rule (-A or -I), nothing else")
+            return None
+    verbs = [i for i, w in enumerate(words) if w in ("-A", "-I", "--append", "--insert")]
+    if len(verbs) != 1 or verbs[0] + 1 >= len(words) or not CHAIN_RE.match(words[verbs[0] + 1]):
+        errs.add(key, f"required: exactly one -A or -I and its chain, {example}")
+        return None
+    if "-t" in words or "--table" in words:
+        t = words.index("-t") if "-t" in words else words.index("--table")
+        if t + 1 >= len(words) or words[t + 1] not in TABLES:
+            errs.add(key, f"the table is one of {', '.join(TABLES)}")
+            return None
+    return rule

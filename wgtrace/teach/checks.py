@@ -1,0 +1,62 @@
+"""``check --all``: every pair the lab file lists under ``checks``, as a matrix (src x dst).
+
+Graders use it, and so do the tests that make sure a fix took reachability away from nobody.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..diagnose.run import diagnose
+from ..errors import LabFileError
+from ..lab.open import Network
+from ..spec.model import Check
+
+
+@dataclass
+class PairResult:
+    check: Check
+    cause: str
+    stop: str | None            # the node where it stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.cause == "reachable"
+
+
+@dataclass
+class CheckMatrix:
+    lab: str
+    results: list[PairResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    @property
+    def srcs(self) -> list[str]:
+        return list(dict.fromkeys(r.check.src for r in self.results))
+
+    @property
+    def dsts(self) -> list[str]:
+        return list(dict.fromkeys(r.check.dst + ("" if r.check.kind == "icmp" else f" {r.check.label}")
+                                  for r in self.results))
+
+    def result(self, src: str, dst: str) -> PairResult | None:
+        return next((r for r in self.results if r.check.src == src and
+                     r.check.dst + ("" if r.check.kind == "icmp" else f" {r.check.label}") == dst), None)
+
+    def to_json(self, lang: str = "en") -> dict:
+        return {"lab": self.lab, "passed": self.passed,
+                "checks": [{"src": r.check.src, "dst": r.check.dst, "probe": r.check.label, "cause": r.cause,
+                            "stop": r.stop, "reachable": r.ok} for r in self.results]}
+
+
+def check_all(net: Network, lang: str = "en") -> CheckMatrix:
+    if not net.model.checks:
+        raise LabFileError(f"lab {net.name!r} lists no checks (a `checks` list in its lab file).")
+    m = CheckMatrix(net.name)
+    for c in net.model.checks:
+        kw = {c.kind: c.port} if c.kind != "icmp" else {}
+        d = diagnose(net, c.src, c.dst, lang=lang, **kw)
+        m.results.append(PairResult(c, d.verdict.cause, d.verdict.stop.node if d.verdict.stop else None))
+    return m
