@@ -55,7 +55,7 @@ def _intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
             if in_nets(dst, [net]):
                 plen = int(net.split("/")[1])
                 dev = ctx.wg_iface(node, dst) or next(iter(ctx.model_wg(node)), None)
-                cand = (plen, not final, dev, not final)
+                cand = (plen, 1 + (not final), dev, not final)       # a tunnel before a route as wide
                 best = cand if best is None or cand[:2] > best[:2] else best
     r = ctx.model_route(node, dst)
     if r is not None:
@@ -64,7 +64,7 @@ def _intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
         if not dev:
             n = ctx.lab.nodes[node]
             dev = next((i for i, c in n.addresses.items() if r.via and in_nets(r.via, [c])), None)
-        cand = (plen, True, dev, True)
+        cand = (plen, 0, dev, True)
         best = cand if best is None or cand[:2] > best[:2] else best
     return (best[2], best[3]) if best else (None, True)
 

@@ -49,7 +49,7 @@ class Context:
         n = self.lab.nodes.get(node)
         best, best_len = None, -1
         for r in (n.routes if n else ()):
-            if not final and not self.declared(r.stage):
+            if r.table or (not final and not self.declared(r.stage)):
                 continue
             net = "0.0.0.0/0" if r.dst == "default" else r.dst
             plen = int(net.split("/")[1])
@@ -61,18 +61,22 @@ class Context:
         """What should go into ``node``'s tunnels: its VPN networks and what its peers carry, in
         the kernel now or in the lab file (so far; ``final``: at its last stage); default routes
         left out."""
-        nets = set()
+        nets, full = set(), False
         f = self.f(node)
         for w in f.wg:
             link = f.link(w.name)
             nets |= {str(ipaddress.IPv4Interface(a).network) for a in (link.addresses if link else [])}
             nets |= {a for p in w.peers for a in p.allowed_ips}
+            full |= bool(w.fwmark) and any(a == "0.0.0.0/0" for p in w.peers for a in p.allowed_ips)
         n = self.lab.nodes.get(node)
         for w in (n.wireguard.values() if n else ()):
             if final or self.declared(w.stage):
                 nets.add(str(ipaddress.IPv4Interface(w.address).network))
-                nets |= {a for p in w.peers if final or self.declared(p.stage) for a in p.allowed_ips}
-        return sorted(x for x in nets if not x.endswith("/0"))
+                carried = {a for p in w.peers if final or self.declared(p.stage) for a in p.allowed_ips}
+                nets |= carried
+                full |= bool(w.fwmark) and "0.0.0.0/0" in carried
+        # a full tunnel (wg-quick's fwmark and policy routing): everything goes in
+        return sorted(x for x in nets if not x.endswith("/0")) + (["0.0.0.0/0"] if full else [])
 
     # --- lookups ----------------------------------------------------------------------
     def route(self, node: str, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:

@@ -49,8 +49,8 @@ class NodeFacts:
     def from_json(cls, d: dict) -> "NodeFacts":
         return cls(d["node"], d["sysctl"], {k: LinkInfo(**v) for k, v in d["links"].items()},
                    [RouteInfo(**r) for r in d["routes"]], [tuple(n) for n in d["neigh"]],
-                   [WgIface(w["name"], w["public_key"], w["listen_port"], [WgPeer(**p) for p in w["peers"]])
-                    for w in d["wg"]],
+                   [WgIface(w["name"], w["public_key"], w["listen_port"], [WgPeer(**p) for p in w["peers"]],
+                            w.get("fwmark", 0)) for w in d["wg"]],
                    {Counter(*r[:4]): r[4] for r in d["rules"]}, [(Counter(*r[:4]), r[4]) for r in d["hits"]],
                    [tuple(c) for c in d["conntrack"]], d.get("readable", True))
 

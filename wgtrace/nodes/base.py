@@ -145,8 +145,8 @@ class Node(abc.ABC):
     def links(self) -> dict[str, LinkInfo]: ...
 
     @abc.abstractmethod
-    def routes(self) -> list[RouteInfo]:
-        """The main routing table (IPv4)."""
+    def routes(self, table: int = 254) -> list[RouteInfo]:
+        """A routing table (IPv4; the main one by default)."""
 
     @abc.abstractmethod
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:

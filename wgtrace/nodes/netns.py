@@ -111,14 +111,15 @@ class NetnsNode(Node):
                                                   names.get(master) if master else None)
         return out
 
-    def routes(self) -> list[RouteInfo]:
+    def routes(self, table: int = 254) -> list[RouteInfo]:
         out = []
         with self.iproute() as ipr:
             names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
-            for r in ipr.get_routes(family=2, table=254):
+            for r in ipr.get_routes(family=2, table=table):
                 dst = r.get_attr("RTA_DST")
                 out.append(RouteInfo(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
-                                     names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"]))))
+                                     names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"])),
+                                     r.get_attr("RTA_TABLE") or table))
         return out
 
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:

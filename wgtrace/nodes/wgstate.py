@@ -25,6 +25,7 @@ class WgIface:
     public_key: str
     listen_port: int
     peers: list[WgPeer] = field(default_factory=list)
+    fwmark: int = 0                # 0: off
 
 
 def parse_dump(text: str) -> list[WgIface]:
@@ -32,7 +33,9 @@ def parse_dump(text: str) -> list[WgIface]:
     for line in text.splitlines():
         f = line.split("\t")
         if len(f) == 5:
-            ifaces[f[0]] = WgIface(f[0], f[2], int(f[3]))
+            # the private key (f[1]) is not kept: it never leaves this parser
+            mark = 0 if f[4] == "off" else int(f[4], 0)
+            ifaces[f[0]] = WgIface(f[0], f[2], int(f[3]), [], mark)
         elif len(f) == 9 and f[0] in ifaces:
             ifaces[f[0]].peers.append(WgPeer(
                 public_key=f[1],

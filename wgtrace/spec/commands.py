@@ -71,7 +71,8 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
             out.append(("ip", "link", "add", "dev", w.name, "type", "wireguard"))
             out.append(("ip", "addr", "add", w.address, "dev", w.name))
             port = ("listen-port", str(w.listen_port)) if w.listen_port else ()
-            out.append(("wg", "set", w.name, "private-key", "./private", *port))
+            mark = ("fwmark", str(w.fwmark)) if w.fwmark else ()
+            out.append(("wg", "set", w.name, "private-key", "./private", *port, *mark))
             out.append(("ip", "link", "set", w.name, "up"))
         for p in w.peers:
             if p.stage == stage:
@@ -84,7 +85,12 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
                 argv += ["via", r.via]
             if r.dev:
                 argv += ["dev", r.dev]
+            if r.table:
+                argv += ["table", str(r.table)]
             out.append(tuple(argv))
+    for rule in node.rules:
+        if rule.stage == stage:
+            out.append(rule_argv(rule))
     if stage is None:
         for chain, pol in node.policies.items():
             out.append(("iptables", "-P", chain, pol))
@@ -92,6 +98,19 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
         if rule.stage == stage:
             out.append(("iptables", *rule.args))
     return out
+
+
+def rule_argv(rule) -> tuple[str, ...]:
+    """``ip rule add`` for a policy routing rule, as wg-quick types them."""
+    argv = ["ip", "rule", "add"]
+    if rule.fwmark is not None:
+        argv += (["not"] if rule.invert else []) + ["fwmark", str(rule.fwmark)]
+    argv += ["table", rule.table]
+    if rule.suppress_prefixlength is not None:
+        argv += ["suppress_prefixlength", str(rule.suppress_prefixlength)]
+    if rule.priority is not None:
+        argv += ["priority", str(rule.priority)]
+    return tuple(argv)
 
 
 def stage_commands(lab: Lab, index: int, keys: dict[str, str] | None = None) -> list[Command]:

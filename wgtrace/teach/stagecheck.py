@@ -53,10 +53,11 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                                     peer is not None and set(p.allowed_ips) <= nets))
                 if p.endpoint:
                     checks.append(Check(node.name, f"peer {p.peer} has an endpoint", bool(peer and peer.endpoint)))
-        routes = None
+        tables: dict[int, list] = {}
         for r in node.routes:
             if r.stage == stage:
-                routes = routes if routes is not None else h.routes()
+                t = r.table or 254
+                routes = tables.setdefault(t, h.routes(t))
                 ok = any(x.dst == r.dst and (not r.dev or x.dev == r.dev) for x in routes)
                 checks.append(Check(node.name, f"route {r.dst}" + (f" via {r.via}" if r.via else "")
                                     + (f" dev {r.dev}" if r.dev else ""), ok))
