@@ -58,8 +58,16 @@ def guarded(fn):
             return fn(*a, **kw)
         except WgtraceError as e:
             fail(e)
-        except KeyboardInterrupt:
-            err.print("[bold red]wgtrace:[/] interrupted; nothing was left half-built.")
+        except KeyboardInterrupt as e:
+            lab, left = getattr(e, "lab", None), getattr(e, "left", None)
+            if lab and left:
+                err.print(f"[bold red]wgtrace:[/] interrupted; {len(left)} piece(s) of lab {lab} could not be "
+                          f"removed ({left[0]}…): run 'wgtrace lab down {lab}'.", highlight=False)
+            elif lab:
+                err.print(f"[bold red]wgtrace:[/] interrupted; what lab {lab} had built was removed, "
+                          f"nothing is left.", highlight=False)
+            else:
+                err.print("[bold red]wgtrace:[/] interrupted.")
             raise typer.Exit(int(ExitStatus.INTERRUPTED))
         except (typer.Exit, typer.Abort, SystemExit):
             raise

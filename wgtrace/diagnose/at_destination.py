@@ -2,7 +2,7 @@
 left by a way that does not lead back through the node that brought the request (no_way_back)."""
 from __future__ import annotations
 
-from .at_source import neighbor
+from .at_source import neighbor, way
 from .context import Context, in_nets
 from .forward import _strict_rp, accept_rule
 from .verdict import Stop, Verdict
@@ -46,7 +46,7 @@ def arrived(ctx: Context, h, phase: str) -> Verdict:
         return v.fixes(node, *fixes.restore_route(ctx, node, h.src))
     if not back.ok:
         v = Verdict("route-missing", Stop(node, h.iface, "reply"), params={**params, "dst": h.src,
-                                                                         "wg": ctx.wg_iface(node, h.src) or "-"})
+                                                                         **way(ctx.wg_iface(node, h.src))})
         v.add(node, "capture", "arrived-no-answer", **seen)
         v.add(node, "route", "route-get-error", dst=h.src, error=back.error)
         v.fixes(node, *fixes.restore_route(ctx, node, h.src))

@@ -127,10 +127,38 @@ def send_error(ctx: Context) -> Verdict | None:
             v.evidence.insert(0, _ev(src, "kernel", "sendto", error=err))
             return v
     v = Verdict("route-missing", Stop(src, None, "request"), params={"node": src, "dst": dst, "iface": "-",
-                                                                    "wg": dev or "-"})
+                                                                    **way(dev if ctx.is_wg(src, dev) else None)})
     v.add(src, "route", "route-get-error", dst=dst, error=err)
     v.fixes(src, *fixes.restore_route(ctx, src, dst))
     return v
+
+
+def way(wg: str | None = None, via: str | None = None, door: str | None = None) -> dict:
+    """How the packet should have gone, for the route-missing text: into a tunnel, to the node
+    next door that has the tunnel, or just on toward its destination."""
+    if wg and wg != "-":
+        return {"way": ("@", "word.way-into"), "wg": wg}
+    if via and door:
+        return {"way": ("@", "word.way-via"), "via": via, "door": door}
+    return {"way": ("@", "word.way-on")}
+
+
+def tunnel_door(ctx: Context, node: str, dst: str) -> tuple[str, str, str] | None:
+    """Another node on one of ``node``'s own networks whose tunnel carries ``dst`` (not merely a
+    full tunnel): (that node, its address there, ``node``'s interface on that network)."""
+    def real(addrs):                  # loopback is everybody's and nobody's network
+        return [a for a in addrs if not a.startswith("127.")]
+    mine = {name: real(l.addresses) for name, l in ctx.f(node).links.items() if real(l.addresses)}
+    for other, f in ctx.facts.items():
+        if other == node or not in_nets(dst, [n for n in ctx.tunnel_nets_of(other) if not n.endswith("/0")]):
+            continue
+        for l in f.links.values():
+            for a in real(l.addresses):
+                ip = a.split("/")[0]
+                for name, addrs in mine.items():
+                    if in_nets(ip, addrs):
+                        return other, ip, name
+    return None
 
 
 def _ev(node, kind, key, **params):
@@ -197,6 +225,10 @@ def wrong_exit(ctx: Context) -> Verdict | None:
         if ctx.is_wg(node, h.iface) or ctx.on_link(node, dst):
             continue
         want, so_far = _intended_dev(ctx, node, dst)
+        if (not want or want == h.iface) and h.role == "request" and not ctx.model_wg(node):
+            v = _door_missed(ctx, h)
+            if v:
+                return v
         if not want or want == h.iface:
             continue
         n = ctx.lab.nodes.get(node)
@@ -211,7 +243,7 @@ def wrong_exit(ctx: Context) -> Verdict | None:
                 return v
         r = ctx.route(node, dst)
         v = Verdict("route-missing", Stop(node, h.iface, h.role),
-                    params={"node": node, "iface": h.iface, "dst": dst, "wg": want})
+                    params={"node": node, "iface": h.iface, "dst": dst, **way(want)})
         v.add(node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=want)
         if r.ok:
             v.add(node, "route", "route-get", dst=dst, via=r.via or "-", dev=r.dev)
@@ -221,3 +253,24 @@ def wrong_exit(ctx: Context) -> Verdict | None:
             v.fixes(node, *fixes.restore_route(ctx, node, dst))
         return v
     return None
+
+
+def _door_missed(ctx: Context, h) -> Verdict | None:
+    """A node with no tunnel of its own sent a tunnel-bound request past the neighbour that has
+    the tunnel (its route goes to another gateway)."""
+    door = tunnel_door(ctx, h.node, h.dst)
+    if door is None:
+        return None
+    other, ip, iface = door
+    r = ctx.route(h.node, h.dst)
+    if r.via == ip or other in {x.node for x in ctx.res.hops if x.t_ms > h.t_ms}:
+        return None
+    # the network as the door carries it (its own tunnels' narrowest network holding dst)
+    nets = [n for n in ctx.tunnel_nets_of(other) if not n.endswith("/0") and in_nets(h.dst, [n])]
+    net = max(nets, key=lambda n: int(n.split("/")[1]))
+    v = Verdict("route-missing", Stop(h.node, h.iface, h.role),
+                params={"node": h.node, "iface": h.iface, "dst": h.dst, **way(via=ip, door=other)})
+    v.add(h.node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=f"{iface} via {ip} ({other})")
+    v.add(h.node, "route", "route-get", dst=h.dst, via=r.via or "-", dev=r.dev)
+    exists = any(x.dst == net for x in ctx.f(h.node).routes)
+    return v.fixes(h.node, ("ip", "route", "replace" if exists else "add", net, "via", ip, "dev", iface))

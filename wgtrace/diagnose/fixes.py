@@ -145,7 +145,11 @@ def recreate_wg(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
                                   endpoint_of(ctx.lab, mp.endpoint) if mp.endpoint else None, mp.keepalive))
     for r in n.routes:
         if ctx.declared(r.stage) and r.dev == iface:
-            cmds.append(("ip", "route", "add", r.dst, *(("via", r.via) if r.via else ()), "dev", iface))
+            cmds.append(("ip", "route", "add", r.dst, *(("via", r.via) if r.via else ()), "dev", iface,
+                         *(("table", str(r.table)) if r.table else ())))
+    for sc in n.sysctl:              # settings of the interface itself went with it
+        if ctx.declared(sc.stage) and f".{iface}." in sc.key:
+            cmds.append(("sysctl", "-w", f"{sc.key}={sc.value}"))
     return cmds
 
 

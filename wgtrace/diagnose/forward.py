@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from . import fixes
-from .at_source import link_restore, neighbor
+from .at_source import link_restore, neighbor, way
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -85,7 +85,7 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
         return v.fixes(node, accept_rule(ctx, node, "FORWARD", c, h.iface, out, phase))
     if not r.ok or r.type in ("unreachable", "blackhole", "prohibit"):
         v = Verdict("route-missing", Stop(node, h.iface, phase),
-                    params={**params, "wg": ctx.wg_iface(node, dst) or "-"})
+                    params={**params, **way(ctx.wg_iface(node, dst))})
         v.add(node, seen[0], seen[1], **seen[2])
         v.add(node, "route", "route-get-iif-error", dst=dst, src=h.src, iif=h.iface, error=r.error or r.type)
         v.fixes(node, *fixes.restore_route(ctx, node, dst))

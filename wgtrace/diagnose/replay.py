@@ -31,7 +31,7 @@ def dump_trace(res: TraceResult) -> dict:
             "errors": [asdict(h) for h in res.errors], "redirects": [asdict(h) for h in res.redirects],
             "handshakes": [asdict(h) for h in res.handshakes], "route": res.route, "ended": res.ended,
             "story": {"kind": res.story.kind, "params": res.story.params}, "dst_node": res.dst_node,
-            "refused": res.refused, "arp": [list(a) for a in res.arp]}
+            "refused": res.refused, "arp": [list(a) for a in res.arp], "other": res.other}
 
 
 def load_trace(d: dict) -> TraceResult:
@@ -40,7 +40,7 @@ def load_trace(d: dict) -> TraceResult:
                        d["send_error"], [_hop(h) for h in d["errors"]], [_hop(h) for h in d["redirects"]],
                        [_hop(h) for h in d["handshakes"]], d["route"], d["ended"],
                        Story(d["story"]["kind"], _story_params(d["story"]["params"])), d["dst_node"],
-                       d["refused"], [tuple(a) for a in d["arp"]])
+                       d["refused"], [tuple(a) for a in d["arp"]], other=d.get("other", {}))
 
 
 def dump_context(ctx: Context) -> dict:

@@ -32,8 +32,19 @@ def decide(ctx: Context) -> Verdict:
     for check in WHOLE_PATH:
         v = check(ctx)
         if v:
-            return v
-    return last_hop(ctx) or inconsistent(ctx, "no-rule")
+            return _other_traffic(ctx, v)
+    return _other_traffic(ctx, last_hop(ctx) or inconsistent(ctx, "no-rule"))
+
+
+def _other_traffic(ctx: Context, v: Verdict) -> Verdict:
+    """A counter that moved by more than one packet on a node where other traffic passed during
+    the probe may count that traffic too: say so next to it."""
+    for e in list(v.evidence):
+        n = dict(e.params).get("n")
+        others = ctx.res.other.get(e.node, 0)
+        if e.key == "rule-matched" and isinstance(n, int) and n > 1 and others:
+            v.add(e.node, "iptables", "other-traffic", others=others)
+    return v
 
 
 def last_hop(ctx: Context) -> Verdict | None:

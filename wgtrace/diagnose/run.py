@@ -79,13 +79,14 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
     t0 = time.monotonic()
     probe = prepare(net, src, dst, tcp, udp, size)
     nodes = list(net.nodes.values())
-    facts = factsmod.snapshot(nodes)
-    gone = [n for n, f in facts.items() if not f.readable]
-    if gone:
-        raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
-                            f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
-    obs = probe_once(net, probe)
-    factsmod.finish(nodes, facts)
+    with net.exclusive():            # counters move for this probe only, not for a concurrent one
+        facts = factsmod.snapshot(nodes)
+        gone = [n for n, f in facts.items() if not f.readable]
+        if gone:
+            raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
+                                f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
+        obs = probe_once(net, probe, exclusive=False)
+        factsmod.finish(nodes, facts)
     wg_ifaces = {(n, w.name) for n, f in facts.items() for w in f.wg}
     res = assemble(net.model, obs, src, dst, wg_ifaces)
     # The probe's flow as connection tracking saw it, on the nodes that translate addresses.

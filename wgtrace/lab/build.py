@@ -16,7 +16,7 @@ from ..errors import BuildError, LabStateError
 from ..nodes.netns import NetnsNode
 from ..spec.model import Lab
 from . import teardown
-from .preflight import choose_wg_impl, inotify_use, require_root, require_tools, which
+from .preflight import check_capacity, choose_wg_impl, inotify_use, require_root, require_tools, which
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .services import start_services
 from .stages import apply_stages, has_peers, wait_handshakes
@@ -34,6 +34,7 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
     require_root()
     wg_impl = choose_wg_impl()
     require_tools(wg_impl)
+    check_capacity(lab, wg_impl)
     stage = len(lab.stages) - 1 if stage is None else stage
     if wg_impl == "wireguard-go":
         need = sum(len(n.wireguard) for n in lab.nodes.values())
@@ -64,11 +65,34 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
     state.save()
     try:
         _build(lab, state, stage, on_event, handshake_timeout)
-    except BaseException:
+    except BaseException as e:
         on_event("cleanup", {})
-        teardown.lab_down(lab.name)
+        _cleanup(lab.name, e)
         raise
     return state
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during ``lab up``; ``left`` says truthfully what could not be removed."""
+
+    def __init__(self, lab: str, left: list[str]) -> None:
+        super().__init__(lab)
+        self.lab, self.left = lab, left
+
+
+def _cleanup(name: str, cause: BaseException) -> None:
+    """Remove what was built. A second Ctrl-C must not stop the cleanup halfway: the signals are
+    ignored until it is done, and then what is left (normally nothing) is checked, not assumed."""
+    import signal
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        teardown.lab_down(name)
+        left = teardown.leftovers(name)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if isinstance(cause, KeyboardInterrupt):
+        raise BuildInterrupted(name, left) from None
 
 
 def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_timeout: float) -> None:

@@ -24,6 +24,25 @@ class Network:
     keys: dict[str, str] = field(default_factory=dict)     # node -> WireGuard public key
     state: LabState | None = None
 
+    def exclusive(self):
+        """Held while a probe is out: two probes at once on one lab would count each other's
+        packets in the firewall counters (a lab's own lock file; other networks: no lock)."""
+        import contextlib
+        import fcntl
+        from .runtime import lab_dir
+        if self.state is None:
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def held():
+            with open(lab_dir(self.name) / "probe.lock", "a+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+        return held()
+
     def node(self, name: str) -> Node:
         if name not in self.nodes:
             raise LabFileError(f"no node {name!r} in lab {self.name!r} (nodes: {', '.join(self.nodes)}).")
@@ -57,8 +76,27 @@ def model_of(state: LabState) -> Lab:
     return load_lab(state.file, rename=state.lab, params={k: str(v) for k, v in state.params.items()})
 
 
+def missing_nodes(st: LabState) -> list[str]:
+    """Nodes whose namespace is gone (removed by hand, or the machine rebooted)."""
+    import os
+    nsfs = os.stat("/proc/self/ns/net").st_dev
+    gone = []
+    for n in st.nodes:
+        try:
+            if os.stat(st.node(n).netns_path).st_dev != nsfs:     # a file, no longer a namespace
+                gone.append(n)
+        except OSError:
+            gone.append(n)
+    return gone
+
+
 def open_lab(lab: str | None) -> Network:
     st = require_lab(lab)
+    gone = missing_nodes(st)
+    if gone:
+        raise LabStateError(f"lab {st.lab!r} is broken: the namespace of {', '.join(gone[:3])}"
+                            f"{' and more' if len(gone) > 3 else ''} is gone; run 'wgtrace lab down {st.lab}' "
+                            f"and bring it up again.")
     return Network(st.lab, model_of(st), {n: st.node(n) for n in st.nodes}, dict(st.keys), st)
 
 

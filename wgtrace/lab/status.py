@@ -44,9 +44,10 @@ class LabStatus:
     stage: int
     stage_name: str
     wg_impl: str
-    complete: bool
+    complete: bool                  # built, and nothing the lab made is gone
     nodes: list[NodeState]
     now: float
+    problems: list[str] = field(default_factory=list)   # what is gone: an interface, a daemon
 
     def to_json(self, lang: str = "en") -> dict:
         d = asdict(self)
@@ -69,11 +70,34 @@ def read_node(node: Node, keys: dict[str, str]) -> NodeState:
     return NodeState(node.name, ifaces, routes, node.wg(), by_key)
 
 
+def problems(net: Network, nodes: list[NodeState]) -> list[str]:
+    """What the lab made that is not there any more (an interface, a WireGuard daemon): not a
+    misconfiguration, which diagnose finds, but a lab that is broken."""
+    st, model = net.state, net.model
+    stage = st.stage if st else len(model.stages) - 1
+    order = {s.name: i for i, s in enumerate(model.stages)}
+    out = []
+    for ns in nodes:
+        n = model.nodes.get(ns.name)
+        if n is None:
+            continue
+        have = {i.name for i in ns.ifaces}
+        ends = {e.iface for l in model.links for e in (l.a, l.b) if e.node == ns.name} | set(n.bridges)
+        for ifname in sorted(ends - have):
+            out.append(f"{ns.name}: interface {ifname} is gone")
+        for w in n.wireguard.values():
+            if order.get(w.stage, 0) <= stage and w.name not in have:
+                out.append(f"{ns.name}: WireGuard interface {w.name} is gone (its daemon is not running)")
+    return out
+
+
 def network_status(net: Network) -> LabStatus:
     st = net.state
     nodes = [read_node(n, net.keys) for n in net.nodes.values()]
+    found = problems(net, nodes)
     return LabStatus(net.name, st.stage if st else -1, st.stage_name if st else "",
-                     st.wg_impl if st else "", st.complete if st else True, nodes, time.time())
+                     st.wg_impl if st else "", (st.complete if st else True) and not found, nodes, time.time(),
+                     found)
 
 
 def lab_status(lab: str | None = None) -> LabStatus:

@@ -84,6 +84,15 @@ def lab_down(lab: str) -> bool:
     return existed
 
 
+def leftovers(lab: str) -> list[str]:
+    """What of ``lab`` is still on this machine (namespaces, its directory, its processes)."""
+    left = [f"namespace {n}" for n in _lab_netns(lab) if (NETNS_DIR / n).exists()]
+    if lab_dir(lab).exists():
+        left.append(f"directory {lab_dir(lab)}")
+    left += [f"process {p}" for p in _pids_in(set(), lab) if not _zombie(p)]
+    return left
+
+
 def _last_one_out() -> None:
     """When no lab is left, remove /run/wgtrace, and /run/netns if a lab created it."""
     if not RUN_ROOT.is_dir() or any(p.is_dir() for p in RUN_ROOT.iterdir()):

@@ -18,6 +18,8 @@ def status_view(st: LabStatus, lang: str = "en") -> Group:
     lines = [Text.assemble(("lab ", "bold"), (st.lab, "bold cyan"), "  stage ",
                            (f"{st.stage} ({st.stage_name})", "bold"), "  WireGuard: ",
                            (st.wg_impl, "magenta"))]
+    for p in st.problems:
+        lines.append(Text(f"broken: {p}", "bold red"))
     for n in st.nodes:
         lines.append(Text(""))
         lines.append(Text(n.name, "bold cyan"))

@@ -38,6 +38,7 @@ class Observation:
     captures: list[Capture] = field(default_factory=list)
     ended: str = ""                   # reply | error | quiet | timeout | send-error
     ifaces: dict[str, list[str]] = field(default_factory=dict)   # node -> captured interfaces
+    other: dict[str, int] = field(default_factory=dict)   # node -> packets seen that were not the probe's
     arp: list[tuple[float, str, str, str, int, str, str]] = field(default_factory=list)
     # ARP seen during the probe: (ts, node, iface, dir, op, sender ip, target ip), at most ARP_MAX
 
@@ -132,6 +133,7 @@ def _keep(t: _Tap, f: Frame, obs: Observation, keep_raw: bool, state: dict, quie
         return
     role = probe.role(p)
     if role is None and not p.wg_type:
+        obs.other[t.node] = obs.other.get(t.node, 0) + 1
         return
     direction = "out" if f.outgoing else "in"
     obs.captures.append(Capture(f.ts, t.node, f.iface, direction, p, f.data if keep_raw else b"",

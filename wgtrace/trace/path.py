@@ -115,6 +115,7 @@ class TraceResult:
     refused: bool = False            # the destination answered with a TCP reset / port unreachable
     arp: list[tuple] = field(default_factory=list)       # (node, iface, dir, op, sender, target)
     observation: object = field(default=None, repr=False)  # the raw capture (for pcapng), when kept
+    other: dict = field(default_factory=dict)            # node -> packets not the probe's seen meanwhile
 
     def story_text(self, lang: str = "en") -> str:
         return self.story.text(lang)
@@ -196,6 +197,7 @@ def assemble(lab: Lab, obs: Observation, src: str, dst_name: str,
                       ended=obs.ended, send_error=obs.send_error, errors=errors,
                       redirects=redirects, handshakes=handshakes)
     res.arp = [tuple(a[1:]) for a in obs.arp]
+    res.other = dict(obs.other)
     owner = lab.address_owner(probe.dst)
     res.dst_node = owner[0] if owner else None
     res.reached_dst = any(h.role == "request" and h.dir == "in" and h.node == res.dst_node and h.layer == "inner"

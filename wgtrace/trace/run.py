@@ -68,9 +68,12 @@ def wg_interfaces(net: Network) -> set[tuple[str, str]]:
 
 
 def probe_once(net: Network, probe: Probe, keep_raw: bool = False, quiet: float = 0.25,
-               timeout: float = 3.0) -> Observation:
-    return observe(list(net.nodes.values()), probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw,
-                   skip_ifaces=net.model.bridge_ports())
+               timeout: float = 3.0, exclusive: bool = True) -> Observation:
+    """``exclusive``: take the network's probe lock (False: the caller holds it already)."""
+    import contextlib
+    with net.exclusive() if exclusive else contextlib.nullcontext():
+        return observe(list(net.nodes.values()), probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw,
+                       skip_ifaces=net.model.bridge_ports())
 
 
 def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
