@@ -112,3 +112,21 @@ def test_nothing_sent_is_a_stop_at_the_source():
     obs = Observation(probe(), send_error="Network is unreachable", ended="send-error")
     res = assemble(LAB, obs, "home", "target")
     assert not res.reachable and res.last_seen is None and "Network is unreachable" in res.story_text()
+
+
+def test_probes_are_built_as_scapy_builds_them():
+    """The probe is packed by hand (scapy's import costs a third of a trace); byte for byte the same."""
+    for kind, port, size in [("icmp", 0, 0), ("icmp", 0, 1400), ("tcp", 22, 0), ("tcp", 22, 300),
+                             ("udp", 53, 0), ("udp", 53, 200)]:
+        p = Probe.new("a", "10.10.13.61", kind, port, size)
+        p.src_ip = "192.168.2.2"
+        ip = IP(src=p.src_ip, dst=p.dst, ttl=64, flags="DF" if p.size else 0)
+        if kind == "icmp":
+            ref = ip / ICMP(type=8, id=p.ident, seq=1) / (p.marker + b"\0" * max(0, (size or 84) - 28 - len(p.marker)))
+        elif kind == "tcp":
+            ref = ip / TCP(sport=p.ident, dport=port, flags="S", seq=p.nonce, window=64240)
+            if size:
+                ref = ref / (b"\0" * (size - 40))
+        else:
+            ref = ip / UDP(sport=p.ident, dport=port) / (p.marker + b"\0" * max(0, (size or 28 + len(p.marker)) - 28 - len(p.marker)))
+        assert p.build() == bytes(ref), (kind, size)

@@ -79,7 +79,7 @@ def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
     """Everything but the counters' movement; call ``finish`` after the probe for that."""
     facts = {}
     texts = _run_everywhere(nodes, ["iptables-save", "-c"])
-    dumps = _run_everywhere(nodes, ["wg", "show", "all", "dump"])
+    dumps = _run_everywhere([h for h in nodes if not h.wg_in_process], ["wg", "show", "all", "dump"])
     for h in nodes:
         f = NodeFacts(h.name)
         try:
@@ -91,7 +91,7 @@ def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
         f.routes = h.routes()
         keys = list(SYSCTLS) + [f"net.ipv4.conf.{i}.rp_filter" for i in f.links]
         f.sysctl = h.sysctls(keys)
-        f.wg = parse_dump(dumps[h.name] or "")
+        f.wg = h.wg() if h.wg_in_process else parse_dump(dumps[h.name] or "")
         f.rules = parse_iptables_save(texts[h.name] or "")
         facts[h.name] = f
     return facts

@@ -109,6 +109,7 @@ class CaptureSource(abc.ABC):
 class Node(abc.ABC):
     name: str
     kind: str = ""
+    wg_in_process: bool = False       # wg() reads without starting a program (no batching needed)
 
     # --- processes --------------------------------------------------------------------
     @abc.abstractmethod
@@ -139,6 +140,9 @@ class Node(abc.ABC):
         if check:
             res.check_returncode()
         return res
+
+    def close(self) -> None:
+        """Let go of what reading the node holds open (a netlink socket, a connection)."""
 
     # --- state ----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -24,6 +24,9 @@ from .base import CaptureSource, LinkInfo, Node, RouteInfo, RouteLookup
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PROTOS = {2: "kernel", 3: "boot", 4: "static"}
+RTN_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+NUD_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE",
+              0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
 
 
 def kept_paths() -> list[str]:
@@ -49,6 +52,8 @@ class NetnsNode(Node):
         self.wg_impl = wg_impl
         self.netns_path = netns_path
         self.root_dir = root_dir              # holds the node's run/ and home/
+        self._ipr = None                      # one netlink socket for the state readers, kept open
+        self._names: dict[int, str] | None = None
 
     # --- processes --------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -93,66 +98,75 @@ class NetnsNode(Node):
         finally:
             ipr.close()
 
+    def nl(self):
+        """The node's netlink socket for reading state, opened once (each open costs a setns)."""
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+            with self.inside():
+                self._ipr = IPRoute()
+        return self._ipr
+
+    def names(self) -> dict[int, str]:
+        if self._names is None:
+            self._names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in self.nl().get_links()}
+        return self._names
+
+    def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+        self._ipr, self._names = None, None
+
     # --- state ----------------------------------------------------------------------------
     def links(self) -> dict[str, LinkInfo]:
+        ipr = self.nl()
+        addrs: dict[int, list[str]] = {}
+        for a in ipr.get_addr(family=2):
+            addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+        raw = ipr.get_links()
+        names = self._names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in raw}
         out = {}
-        with self.iproute() as ipr:
-            addrs: dict[int, list[str]] = {}
-            for a in ipr.get_addr(family=2):
-                addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-            raw = ipr.get_links()
-            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in raw}
-            for l in raw:
-                info = l.get_attr("IFLA_LINKINFO")
-                kind = info.get_attr("IFLA_INFO_KIND") if info else ""
-                master = l.get_attr("IFLA_MASTER")
-                out[names[l["index"]]] = LinkInfo(names[l["index"]], bool(l["flags"] & 1), l.get_attr("IFLA_MTU"),
-                                                  addrs.get(l["index"], []), l["index"], kind or "",
-                                                  names.get(master) if master else None)
+        for l in raw:
+            info = l.get_attr("IFLA_LINKINFO")
+            master = l.get_attr("IFLA_MASTER")
+            out[names[l["index"]]] = LinkInfo(names[l["index"]], bool(l["flags"] & 1), l.get_attr("IFLA_MTU"),
+                                              addrs.get(l["index"], []), l["index"],
+                                              (info.get_attr("IFLA_INFO_KIND") if info else "") or "",
+                                              names.get(master) if master else None)
         return out
 
     def routes(self, table: int = 254) -> list[RouteInfo]:
+        names = self.names()
         out = []
-        with self.iproute() as ipr:
-            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
-            for r in ipr.get_routes(family=2, table=table):
-                dst = r.get_attr("RTA_DST")
-                out.append(RouteInfo(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
-                                     names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"])),
-                                     r.get_attr("RTA_TABLE") or table))
+        for r in self.nl().get_routes(family=2, table=table):
+            dst = r.get_attr("RTA_DST")
+            out.append(RouteInfo(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
+                                 names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"])),
+                                 r.get_attr("RTA_TABLE") or table))
         return out
 
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
+        names = self.names()
+        kw: dict = {"dst": dst}
+        if iif:
+            idx = [i for i, n in names.items() if n == iif]
+            if not idx:
+                return RouteLookup(False, error=f"no interface {iif}")
+            kw["iif"] = idx[0]
+            if src:
+                kw["src"] = src
         try:
-            with self.iproute() as ipr:
-                kw: dict = {"dst": dst}
-                if iif:
-                    idx = ipr.link_lookup(ifname=iif)
-                    if not idx:
-                        return RouteLookup(False, error=f"no interface {iif}")
-                    kw["iif"] = idx[0]
-                    if src:
-                        kw["src"] = src
-                r = ipr.route("get", **kw)[0]
-                oif = r.get_attr("RTA_OIF")
-                dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else None
-                types = {1: "unicast", 2: "local", 3: "broadcast", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
-                return RouteLookup(True, dev, r.get_attr("RTA_GATEWAY"), types.get(r["type"], str(r["type"])),
-                                   prefsrc=r.get_attr("RTA_PREFSRC"))
+            r = self.nl().route("get", **kw)[0]
         except Exception as e:       # NetlinkError: the kernel's refusal is the answer
             code = getattr(e, "code", 0)
             return RouteLookup(False, error=os.strerror(code) if code else str(e))
+        oif = r.get_attr("RTA_OIF")
+        return RouteLookup(True, names.get(oif) if oif else None, r.get_attr("RTA_GATEWAY"),
+                           RTN_TYPES.get(r["type"], str(r["type"])), prefsrc=r.get_attr("RTA_PREFSRC"))
 
     def neighbours(self) -> list[tuple[str, str, str]]:
-        states = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE",
-                  0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
-        out = []
-        with self.iproute() as ipr:
-            names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
-            for n in ipr.get_neighbours(family=2):
-                out.append((names.get(n["ifindex"], "?"), n.get_attr("NDA_DST"),
-                            states.get(n["state"], str(n["state"]))))
-        return out
+        names = self.names()
+        return [(names.get(n["ifindex"], "?"), n.get_attr("NDA_DST"), NUD_STATES.get(n["state"], str(n["state"])))
+                for n in self.nl().get_neighbours(family=2)]
 
     def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
         out = {}
@@ -164,6 +178,20 @@ class NetnsNode(Node):
                 except OSError:
                     out[key] = ""
         return out
+
+    @property
+    def wg_in_process(self) -> bool:
+        return self.wg_impl == "wireguard-go"
+
+    def wg(self):
+        """wireguard-go answers on its control socket in the node's own /run: read it here, no
+        program started; kernel WireGuard: ``wg show all dump`` in the node."""
+        if not self.wg_in_process:
+            return super().wg()
+        from .uapi import read_uapi
+        sockdir = self.root_dir / "run" / "wireguard"
+        found = [read_uapi(p) for p in sorted(sockdir.glob("*.sock"))] if sockdir.is_dir() else []
+        return [w for w in found if w is not None]
 
     def wg_ifaces(self) -> list[str]:
         """wireguard-go leaves one UAPI socket per interface in the node's own /run/wireguard;
