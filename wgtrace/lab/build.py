@@ -16,7 +16,8 @@ from ..errors import BuildError, LabStateError
 from ..nodes.netns import NetnsNode
 from ..spec.model import Lab
 from . import teardown
-from .preflight import check_capacity, choose_wg_impl, inotify_use, require_root, require_tools, which
+from .preflight import (can_switch_user, check_capacity, choose_wg_impl, inotify_use, require_root,
+                        require_tools, which)
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .services import start_services
 from .stages import apply_stages, has_peers, wait_handshakes
@@ -36,7 +37,8 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
     require_tools(wg_impl)
     check_capacity(lab, wg_impl)
     stage = len(lab.stages) - 1 if stage is None else stage
-    if wg_impl == "wireguard-go":
+    users = wg_impl == "wireguard-go" and can_switch_user()
+    if wg_impl == "wireguard-go" and not users:
         need = sum(len(n.wireguard) for n in lab.nodes.values())
         used, limit = inotify_use()
         if limit and used + need > limit:
@@ -61,7 +63,7 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
         raise LabStateError(f"lab {lab.name!r} is already up: use it, or run "
                             f"'wgtrace lab down {lab.name}' first.") from None
     state = LabState(lab=lab.name, file=lab.path, pid=os.getpid(), wg_impl=wg_impl,
-                     nodes=list(lab.nodes), started=time.time(), params=dict(lab.params))
+                     nodes=list(lab.nodes), started=time.time(), params=dict(lab.params), wg_users=users)
     state.save()
     try:
         _build(lab, state, stage, on_event, handshake_timeout)
@@ -103,10 +105,14 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     state.netns = [os.path.basename(h.netns_path) for h in nodes.values()]
     state.save()                          # recorded before they exist: a crash can't orphan them
     create_netns([h.netns_path for h in nodes.values()])
-    for h in nodes.values():
+    for name, h in nodes.items():
         for sub in ("run", "home"):
             (h.root_dir / sub).mkdir(parents=True)
         (h.root_dir / "home").chmod(0o700)
+        if h.wg_uid is not None and lab.nodes[name].wireguard:
+            sock = h.root_dir / "run" / "wireguard"      # where its wireguard-go puts its sockets
+            sock.mkdir()
+            os.chown(sock, h.wg_uid, h.wg_uid)
     on_event("phase", {"text": "keys"})
     state.keys = _keys(lab, nodes)
     state.save()

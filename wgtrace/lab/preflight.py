@@ -55,6 +55,22 @@ def kernel_has_wireguard() -> bool:
     return r.returncode == 0
 
 
+def can_switch_user() -> bool:
+    """Can wireguard-go run as a user of its node's own, keeping CAP_NET_ADMIN? (root in a user
+    namespace that maps the high uids, and setpriv from util-linux)."""
+    if os.environ.get("WGTRACE_WG_USERS") == "0" or os.geteuid() != 0 or not which("setpriv"):
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            for line in f:
+                inside, _, count = (int(x) for x in line.split())
+                if inside == 0 and count >= 2_000_000_000:
+                    return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def choose_wg_impl() -> str:
     return "kernel" if kernel_has_wireguard() else "wireguard-go"
 

@@ -44,12 +44,13 @@ class LabState:
     keys: dict[str, str] = field(default_factory=dict)   # node -> public key
     started: float = 0.0
     params: dict[str, int] = field(default_factory=dict)  # the lab file's parameters it was built with
+    wg_users: bool = False            # wireguard-go runs as a user of each node's own (wg_uid)
 
     def node(self, name: str):
         """The node ``name`` of this lab (a namespace on this machine)."""
         from ..nodes.netns import NetnsNode
         return NetnsNode(str(NETNS_DIR / netns_name(self.lab, name)), node_dir(self.lab, name), name,
-                         self.lab, self.wg_impl)
+                         self.lab, self.wg_impl, wg_uid(self.lab, name) if self.wg_users else None)
 
     def save(self) -> None:
         path = lab_dir(self.lab) / "state.json"
@@ -75,6 +76,16 @@ def running_labs() -> list[str]:
     if RUN_ROOT.is_dir():
         names |= {p.name for p in RUN_ROOT.iterdir() if p.is_dir()}
     return sorted(names)
+
+
+WG_UID_BASE = 1_900_000_000           # far above any real or container user
+
+
+def wg_uid(lab: str, node: str) -> int:
+    """The user a node's wireguard-go runs as: one per node, from its name (no passwd entry is
+    needed to run as a user). Two nodes that hash alike only share an inotify budget."""
+    import zlib
+    return WG_UID_BASE + zlib.crc32(f"{lab}/{node}".encode()) % 100_000_000
 
 
 def pid_alive(pid: int) -> bool:

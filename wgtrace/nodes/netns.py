@@ -46,12 +46,13 @@ class NetnsNode(Node):
     kind = "netns"
 
     def __init__(self, netns_path: str, root_dir: Path, name: str, lab: str,
-                 wg_impl: str = "kernel") -> None:
+                 wg_impl: str = "kernel", wg_uid: int | None = None) -> None:
         self.name = name
         self.lab = lab
         self.wg_impl = wg_impl
         self.netns_path = netns_path
         self.root_dir = root_dir              # holds the node's run/ and home/
+        self.wg_uid = wg_uid                  # wireguard-go runs as this user (None: as root)
         self._ipr = None                      # one netlink socket for the state readers, kept open
         self._names: dict[int, str] | None = None
 
@@ -64,6 +65,8 @@ class NetnsNode(Node):
         env.update(PATH=path, HOME="/root", WGTRACE_NODE=self.name, WGTRACE_LAB=self.lab,
                    WGTRACE_REAL_IP=shutil.which("ip", path=BASE_PATH) or "/usr/sbin/ip",
                    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
+        if self.wg_uid is not None and self.wg_impl == "wireguard-go":
+            env["WGTRACE_WG_UID"] = str(self.wg_uid)
         return env
 
     def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
