@@ -40,6 +40,8 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
                 status.update(f"stage {data['index']} {data['name']}: {data['title']}")
             elif kind == "phase":
                 status.update(f"building: {data['text']}")
+            elif kind == "progress":
+                status.update(f"building: nodes configured {data['done']}/{data['total']}")
             elif kind == "cleanup":
                 status.update("removing what was built…")
         st = up(model, index, on_event=on_event)

@@ -66,6 +66,11 @@ def _intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
             dev = next((i for i, c in n.addresses.items() if r.via and in_nets(r.via, [c])), None)
         cand = (plen, 0, dev, True)
         best = cand if best is None or cand[:2] > best[:2] else best
+    n = ctx.lab.nodes.get(node)
+    for ifname, cidr in (n.addresses.items() if n else ()):     # its own networks: on the link
+        if in_nets(dst, [cidr]):
+            cand = (int(cidr.split("/")[1]), 3, ifname, True)
+            best = cand if best is None or cand[:2] > best[:2] else best
     return (best[2], best[3]) if best else (None, True)
 
 
@@ -222,9 +227,11 @@ def wrong_exit(ctx: Context) -> Verdict | None:
         if h.role not in ("request", "reply") or h.layer != "inner" or h.dir != "out":
             continue
         node, dst = h.node, h.dst
-        if ctx.is_wg(node, h.iface) or ctx.on_link(node, dst):
+        if ctx.on_link(node, dst):
             continue
         want, so_far = _intended_dev(ctx, node, dst)
+        if ctx.is_wg(node, h.iface) and (want is None or ctx.is_wg(node, want)):
+            continue                     # into a tunnel, as meant (which peer is the tunnel's question)
         if (not want or want == h.iface) and h.role == "request" and not ctx.model_wg(node):
             v = _door_missed(ctx, h)
             if v:

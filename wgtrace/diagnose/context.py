@@ -160,7 +160,8 @@ class Context:
         return o[0] if o else None
 
     def on_link(self, node: str, ip: str) -> bool:
-        return any(in_nets(ip, l.addresses) for l in self.f(node).links.values())
+        """Is ``ip`` on one of the networks the node is attached to now (a link that is up)?"""
+        return any(l.up and in_nets(ip, l.addresses) for l in self.f(node).links.values())
 
     def vpn_nets(self) -> list[str]:
         nets = {str(ipaddress.IPv4Interface(a).network) for name, f in self.facts.items()

@@ -13,7 +13,8 @@ from ..errors import LabStateError
 from ..lab.open import Network
 from ..texts import explain
 from ..trace.path import TraceResult, assemble
-from ..trace.run import prepare, probe_once
+from ..trace.run import again, first_watch, prepare, probe_once
+from ..trace.scope import escaped
 from . import facts as factsmod
 from .context import Context
 from .rules import decide
@@ -78,17 +79,24 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
              size: int | None = None, lang: str = "en") -> Diagnosis:
     t0 = time.monotonic()
     probe = prepare(net, src, dst, tcp, udp, size)
-    nodes = list(net.nodes.values())
-    with net.exclusive():            # counters move for this probe only, not for a concurrent one
-        facts = factsmod.snapshot(nodes)
-        gone = [n for n, f in facts.items() if not f.readable]
-        if gone:
-            raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
-                                f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
-        obs = probe_once(net, probe, exclusive=False)
-        factsmod.finish(nodes, facts)
-    wg_ifaces = {(n, w.name) for n, f in facts.items() for w in f.wg}
-    res = assemble(net.model, obs, src, dst, wg_ifaces)
+    watched = first_watch(net, probe)
+    for _ in range(4):
+        nodes = [h for n, h in net.nodes.items() if n in watched]
+        with net.exclusive():            # counters move for this probe only, not for a concurrent one
+            facts = factsmod.snapshot(nodes)
+            gone = [n for n, f in facts.items() if not f.readable]
+            if gone and net.unseen is None:         # a lab: a node that is gone means a broken lab
+                raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
+                                    f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
+            obs = probe_once(net, probe, exclusive=False, watched=watched)
+            factsmod.finish(nodes, facts)
+        wg_ifaces = {(n, w.name) for n, f in facts.items() for w in f.wg}
+        res = assemble(net.model, obs, src, dst, wg_ifaces)
+        more = escaped(net, res, watched)
+        if not more:
+            break
+        watched |= more                   # it went where nobody watched: look there too
+        probe = again(probe)
     # The probe's flow as connection tracking saw it, on the nodes that translate addresses.
     first = next((h for h in res.hops if h.role == "request" and h.layer == "inner"), None)
     if first:
@@ -100,4 +108,8 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
     stage = net.state.stage if net.state else None
     ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), stage)
     v = decide(ctx)
+    if net.unseen is not None:       # real hosts: what could not be seen is part of the evidence
+        for n in sorted(set(gone) | set(net.unseen)):
+            v.add(n, "unseen", "why", why=net.unseen.get(n) or f"{n} could not be read")
+    net.close()
     return Diagnosis(res, v, lang, time.monotonic() - t0, ctx)

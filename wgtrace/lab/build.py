@@ -8,7 +8,6 @@ CLI draws it), never printed from here.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from typing import Callable
 
@@ -17,7 +16,7 @@ from ..nodes.netns import NetnsNode
 from ..spec.model import Lab
 from . import teardown
 from .preflight import (can_switch_user, check_capacity, choose_wg_impl, inotify_use, require_root,
-                        require_tools, which)
+                        require_tools)
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .services import start_services
 from .stages import apply_stages, has_peers, wait_handshakes
@@ -125,7 +124,7 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     on_event("phase", {"text": "services"})
     starting = start_services(lab, nodes)
     on_event("stage", {"index": stage, "name": lab.stages[stage].name, "title": lab.stages[stage].title})
-    apply_stages(lab, nodes, range(0, stage + 1), state.keys)
+    apply_stages(lab, nodes, range(0, stage + 1), state.keys, on_event)
     for job in starting:
         job.wait()
     state.stage, state.stage_name = stage, lab.stages[stage].name
@@ -165,19 +164,21 @@ def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:
 
 
 def _keys(lab: Lab, nodes: dict[str, NetnsNode]) -> dict[str, str]:
-    """A fresh key pair per WireGuard node, left in its home as ./private and ./public
-    (made with ``wg genkey``, all nodes at once)."""
-    wg = which("wg")
-    jobs = {}
-    for name, n in lab.nodes.items():
-        if n.wireguard:
-            home = nodes[name].root_dir / "home"
-            jobs[name] = subprocess.Popen(
-                ["sh", "-c", f"umask 077; {wg} genkey > private && {wg} pubkey < private > public"],
-                cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """A fresh key pair per WireGuard node, left in its home as ./private and ./public (as
+    ``wg genkey | tee private | wg pubkey > public`` would; computed here, no program per node)."""
+    import base64
+    from ..nodes.uapi import x25519_base
     keys = {}
-    for name, job in jobs.items():
-        if job.wait() != 0:
-            raise BuildError(f"wg genkey failed for {name}: {job.stderr.read().decode().strip()}")
-        keys[name] = (nodes[name].root_dir / "home" / "public").read_text().strip()
+    for name, n in lab.nodes.items():
+        if not n.wireguard:
+            continue
+        k = bytearray(os.urandom(32))
+        k[0] &= 248
+        k[31] = (k[31] & 127) | 64                 # clamped, as wg genkey leaves it
+        home = nodes[name].root_dir / "home"
+        fd = os.open(home / "private", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(k).decode() + "\n")
+        keys[name] = base64.b64encode(x25519_base(bytes(k))).decode()
+        (home / "public").write_text(keys[name] + "\n")
     return keys

@@ -23,6 +23,9 @@ class Network:
     nodes: dict[str, Node]
     keys: dict[str, str] = field(default_factory=dict)     # node -> WireGuard public key
     state: LabState | None = None
+    # Real hosts (hosts/open.py): host -> what of it cannot be seen. None for a lab, where a node
+    # that cannot be read means a broken lab; for hosts it is evidence and the diagnosis goes on.
+    unseen: dict[str, str] | None = None
 
     def exclusive(self):
         """Held while a probe is out: two probes at once on one lab would count each other's
@@ -42,6 +45,10 @@ class Network:
                 finally:
                     fcntl.flock(f, fcntl.LOCK_UN)
         return held()
+
+    def close(self) -> None:
+        for n in self.nodes.values():
+            n.close()
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:

@@ -11,7 +11,8 @@ from ..spec.model import Lab
 from .runtime import LabState
 
 
-def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str, str]) -> None:
+def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str, str],
+                 on_event=lambda kind, data: None) -> None:
     """Type the stages' commands on every node: one shell per node, nodes side by side. The
     script is made of quoted argument lists (shlex.join): lab-file text is never shell.
 
@@ -27,10 +28,14 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
             if marker not in lines:
                 lines.append(marker)
             lines.append(shlex.join(cmd.argv))
+    total, done = len(set(waves[0]) | set(waves[1])), set()
     for wave in waves:
         running = [(n, nodes[n].start(["sh", "-c", "\n".join(lines) + "\n"])) for n, lines in wave.items()]
         for node, job in running:
             r = job.wait()
+            if node not in waves[1] or wave is waves[1]:
+                done.add(node)
+                on_event("progress", {"done": len(done), "total": total})
             if r.returncode != 0:
                 lines = r.stderr.strip().splitlines()
                 stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
@@ -65,7 +70,8 @@ def wait_handshakes(lab: Lab, nodes: dict[str, NetnsNode], stage: int, timeout: 
             want = wg_peers_at(lab, node, stage)
             if not want:
                 continue
-            peers = [p for i in nodes[node].wg() for p in i.peers]
+            h = nodes[node]
+            peers = [p for i in (h.wg(pubkey=False) if h.wg_in_process else h.wg()) for p in i.peers]
             if len(peers) < len(want) or any(p.latest_handshake == 0 for p in peers):
                 pending.append(node)
         if not pending:

@@ -186,14 +186,14 @@ class NetnsNode(Node):
     def wg_in_process(self) -> bool:
         return self.wg_impl == "wireguard-go"
 
-    def wg(self):
+    def wg(self, pubkey: bool = True):
         """wireguard-go answers on its control socket in the node's own /run: read it here, no
         program started; kernel WireGuard: ``wg show all dump`` in the node."""
         if not self.wg_in_process:
             return super().wg()
         from .uapi import read_uapi
         sockdir = self.root_dir / "run" / "wireguard"
-        found = [read_uapi(p) for p in sorted(sockdir.glob("*.sock"))] if sockdir.is_dir() else []
+        found = [read_uapi(p, pubkey=pubkey) for p in sorted(sockdir.glob("*.sock"))] if sockdir.is_dir() else []
         return [w for w in found if w is not None]
 
     def wg_ifaces(self) -> list[str]:
@@ -269,6 +269,19 @@ class NetnsNode(Node):
                 best = (mask.bit_count(), dev, gw)
         via = socket.inet_ntoa(struct.pack("<I", best[2])) if best and best[2] else None
         return RouteLookup(True, best[1] if best else None, via, prefsrc=src), ""
+
+    def proc_routes(self) -> list[tuple[str, str | None, str]]:
+        """The main table as (CIDR, gateway, device), from /proc (no netlink: this is cheap)."""
+        with self.inside():
+            with open("/proc/thread-self/net/route") as f:
+                rows = f.read().splitlines()[1:]
+        out = []
+        for line in rows:
+            f = line.split()
+            net, gw, mask = (socket.inet_ntoa(struct.pack("<I", int(x, 16))) for x in (f[1], f[2], f[7]))
+            plen = bin(int(f[7], 16)).count("1")
+            out.append((f"{net}/{plen}", None if gw == "0.0.0.0" else gw, f[0]))
+        return out
 
     def send_raw(self, packet: bytes, dst: str) -> tuple[float, str]:
         with self.inside():

@@ -46,8 +46,9 @@ def _b64(hexkey: str) -> str:
     return base64.b64encode(bytes.fromhex(hexkey)).decode()
 
 
-def read_uapi(path: Path, timeout: float = 2.0) -> WgIface | None:
-    """One interface's state from its UAPI socket; None if nobody answers there."""
+def read_uapi(path: Path, timeout: float = 2.0, pubkey: bool = True) -> WgIface | None:
+    """One interface's state from its UAPI socket; None if nobody answers there. ``pubkey``:
+    compute the interface's public key (1 ms; not needed to watch handshakes)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
@@ -69,7 +70,8 @@ def read_uapi(path: Path, timeout: float = 2.0) -> WgIface | None:
     for line in data.decode(errors="replace").splitlines():
         key, _, value = line.partition("=")
         if key == "private_key":
-            w.public_key = base64.b64encode(x25519_base(bytes.fromhex(value))).decode()
+            if pubkey:
+                w.public_key = base64.b64encode(x25519_base(bytes.fromhex(value))).decode()
         elif key == "listen_port":
             w.listen_port = int(value)
         elif key == "fwmark":

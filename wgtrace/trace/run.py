@@ -62,25 +62,52 @@ def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int |
     return Probe.new(src, dst_ip, kind, port or 0, size or 0)
 
 
-def wg_interfaces(net: Network) -> set[tuple[str, str]]:
+def wg_interfaces(net: Network, only: set[str] | None = None) -> set[tuple[str, str]]:
     """(node, iface) of every WireGuard interface, as the nodes report them."""
-    return {(n, i) for n, node in net.nodes.items() for i in node.wg_ifaces()}
+    return {(n, i) for n, node in net.nodes.items() if only is None or n in only for i in node.wg_ifaces()}
 
 
 def probe_once(net: Network, probe: Probe, keep_raw: bool = False, quiet: float = 0.25,
-               timeout: float = 3.0, exclusive: bool = True) -> Observation:
-    """``exclusive``: take the network's probe lock (False: the caller holds it already)."""
+               timeout: float = 3.0, exclusive: bool = True, watched: set[str] | None = None) -> Observation:
+    """``exclusive``: take the network's probe lock (False: the caller holds it already);
+    ``watched``: the nodes to capture on (default: all)."""
     import contextlib
+    nodes = [h for n, h in net.nodes.items() if watched is None or n in watched]
     with net.exclusive() if exclusive else contextlib.nullcontext():
-        return observe(list(net.nodes.values()), probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw,
+        return observe(nodes, probe, quiet=quiet, timeout=timeout, keep_raw=keep_raw,
                        skip_ifaces=net.model.bridge_ports())
+
+
+def first_watch(net: Network, probe: Probe) -> set[str]:
+    """Where to watch first: the predicted path (scope.py), or everything in a small lab."""
+    from .scope import SMALL, predict
+    if len(net.nodes) <= SMALL:
+        return set(net.nodes)
+    route, _ = net.nodes[probe.src_node].source_route(probe.dst)
+    return predict(net, probe.src_node, probe.dst, route.prefsrc)
+
+
+def again(probe: Probe) -> Probe:
+    """The same probe with new marks, for a second look (late packets of the first one are not its)."""
+    return Probe.new(probe.src_node, probe.dst, probe.kind, probe.port, probe.size)
 
 
 def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
               size: int | None = None, keep_raw: bool = False) -> TraceResult:
     """Trace on a network; with ``keep_raw`` the result keeps the raw frames (for pcapng)."""
+    from .scope import escaped
     probe = prepare(net, src, dst, tcp, udp, size)
-    obs = probe_once(net, probe, keep_raw)
-    res = assemble(net.model, obs, src, dst, wg_interfaces(net))
+    watched = first_watch(net, probe)
+    wg = wg_interfaces(net, watched)
+    for _ in range(4):
+        obs = probe_once(net, probe, keep_raw, watched=watched)
+        res = assemble(net.model, obs, src, dst, wg)
+        more = escaped(net, res, watched)
+        if not more:
+            break
+        watched |= more                 # it went where nobody watched: look there too
+        wg |= wg_interfaces(net, more)
+        probe = again(probe)
     res.observation = obs if keep_raw else None
+    net.close()
     return res

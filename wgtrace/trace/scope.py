@@ -1,0 +1,133 @@
+"""Which nodes to watch: the probe's expected path, widened only where the packet leaves it.
+
+A capture costs every node it runs on (a socket opened in its namespace; for a diagnosis, its
+firewall and WireGuard state read too), so a big lab is not watched whole. The path is predicted
+the way the kernel will send the packet: each node's routing table (the main one, read from
+/proc: no netlink needed), WireGuard peers for tunnel interfaces (the peer whose allowed-ips
+hold the address; the datagram then crosses the underlay to its endpoint), addresses for the
+next hop. The reply path is predicted back to the source. After the probe, ``escaped`` names
+the nodes where the packet went that nobody watched; the caller widens and probes again.
+Small labs are watched whole: below SMALL nodes the prediction costs more than it saves.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from ..lab.open import Network
+from .path import TraceResult
+
+SMALL = 8
+
+
+def _owners(net: Network) -> dict[str, str]:
+    out = {}
+    for n in net.model.nodes.values():
+        for c in list(n.addresses.values()) + [w.address for w in n.wireguard.values()]:
+            out[c.split("/")[0]] = n.name
+    return out
+
+
+def _lookup(table, dst: str):
+    """Longest-prefix match in [(net, gateway or None, dev)]."""
+    a = ipaddress.IPv4Address(dst)
+    best = None
+    for net, gw, dev in table:
+        if a in net and (best is None or net.prefixlen > best[0].prefixlen):
+            best = (net, gw, dev)
+    return best
+
+
+class _Walker:
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.owners = _owners(net)
+        self.tables: dict[str, list] = {}
+        self.wgs: dict[str, list] = {}
+        self.keys = {v: k for k, v in net.keys.items()}
+        self.seen: set[str] = set()
+
+    def table(self, node: str) -> list:
+        if node not in self.tables:
+            h = self.net.nodes[node]
+            rows = h.proc_routes() if hasattr(h, "proc_routes") else \
+                [(r.dst, r.via, r.dev) for r in h.routes()]
+            self.tables[node] = [(ipaddress.IPv4Network("0.0.0.0/0" if d == "default" else d), gw, dev)
+                                 for d, gw, dev in rows]
+        return self.tables[node]
+
+    def wg(self, node: str) -> list:
+        if node not in self.wgs:
+            self.wgs[node] = self.net.nodes[node].wg()
+        return self.wgs[node]
+
+    def walk(self, node: str, dst: str, budget: int = 64) -> None:
+        """Follow ``dst`` from ``node`` hop by hop, adding every node it passes to ``seen``."""
+        self.seen.add(node)
+        visited: set[str] = set()
+        while budget > 0 and node not in visited:
+            budget -= 1
+            visited.add(node)
+            if self.owners.get(dst) == node:
+                return
+            hit = _lookup(self.table(node), dst)
+            if hit is None:
+                return
+            _, gw, dev = hit
+            w = next((w for w in self.wg(node) if w.name == dev), None)
+            if w is not None:
+                a = ipaddress.IPv4Address(dst)
+                peer = next((p for p in w.peers if any(a in ipaddress.IPv4Network(x, strict=False)
+                                                       for x in p.allowed_ips)), None)
+                if peer is None:
+                    return
+                if peer.endpoint:
+                    self.walk(node, peer.endpoint.rsplit(":", 1)[0], budget)
+                nxt = self.keys.get(peer.public_key)
+            else:
+                nxt = self.owners.get(gw or dst)
+            if nxt is None or nxt == node or nxt not in self.net.nodes:
+                return
+            node = nxt
+            self.seen.add(node)
+
+
+def predict(net: Network, src: str, dst_ip: str, src_ip: str | None) -> set[str]:
+    """The nodes the request and its reply should pass (all of them in a small lab)."""
+    if len(net.nodes) <= SMALL:
+        return set(net.nodes)
+    w = _Walker(net)
+    try:
+        w.walk(src, dst_ip)
+        owner = w.owners.get(dst_ip)
+        if owner and src_ip:
+            w.walk(owner, src_ip)
+    except (OSError, ValueError):
+        return set(net.nodes)           # cannot predict: watch everything
+    return w.seen
+
+
+def neighbours(net: Network, node: str, iface: str | None) -> set[str]:
+    """The nodes at the other end of ``node``'s ``iface`` (all ports, for a bridge)."""
+    out: set[str] = set()
+    bridge = {l.a.iface for l in net.model.links if l.a.node == node and l.bridge == iface}
+    for l in net.model.links:
+        for a, b in ((l.a, l.b), (l.b, l.a)):
+            if a.node == node and (a.iface == iface or a.iface in bridge):
+                out.add(b.node)
+            if b.node == node and b.iface == iface and l.bridge:
+                # a port of someone else's bridge: everybody on that bridge
+                out |= {x.b.node for x in net.model.links if x.a.node == a.node and x.bridge == l.bridge}
+                out.add(a.node)
+    return out - {node}
+
+
+def escaped(net: Network, res: TraceResult, watched: set[str]) -> set[str]:
+    """Nodes the packet may have gone to that nobody watched: when it was last seen leaving a
+    node, the unwatched nodes at the other end of that interface (a whole LAN, for a bridge)."""
+    if watched >= set(net.nodes):
+        return set()
+    moving = [h for h in res.hops if h.role in ("request", "reply")]
+    if not moving or moving[-1].dir != "out":
+        return set()
+    last = moving[-1]
+    return neighbours(net, last.node, last.iface) - watched
