@@ -51,8 +51,13 @@ def start_up(name: str) -> subprocess.Popen:
 def _reached(labtools, name: str, point: str) -> bool:
     if point == "namespaces":               # some namespaces made, not all
         return len(labtools.netns_entries(name)) >= 3
-    st = load_state(name)                   # "stages": stage 1 (wg0) applied: daemons run
-    return st is not None and st.stage >= 1
+    # "stages": the stages are being typed: some wireguard-go runs (stage wg0 on some node);
+    # with kernel WireGuard, the state records the stage once it is applied
+    st = load_state(name)
+    if st is not None and st.wg_impl == "kernel":
+        return st.stage >= 1
+    inodes = labtools.netns_inodes(name)
+    return bool(inodes) and bool(wireguard_go(labtools, name, inodes))
 
 
 def wait_mid_build(labtools, p: subprocess.Popen, name: str, point: str, timeout: float = 30) -> set[int]:

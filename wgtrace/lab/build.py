@@ -117,9 +117,6 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     state.save()
 
     on_event("phase", {"text": "links"})
-    for h in nodes.values():
-        with h.iproute() as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
     _links(lab, nodes)
     on_event("phase", {"text": "services"})
     starting = start_services(lab, nodes)
@@ -138,29 +135,34 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
 
 
 def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:
-    # Bridges first, so link ends can be enslaved to them.
-    for name, n in lab.nodes.items():
-        for br in n.bridges:
-            with nodes[name].iproute() as ipr:
-                ipr.link("add", ifname=br, kind="bridge")
-                ipr.link("set", index=ipr.link_lookup(ifname=br)[0], state="up")
+    """Cables, bridges and addresses, one netlink socket per node (nodes/rtnl.py). Both ends of a
+    veth are made directly in their namespaces: nothing passes through the host's."""
+    from ..nodes.rtnl import Rtnl
+    ends: dict[str, list] = {n: [] for n in lab.nodes}     # node -> links whose first end is there
     for link in lab.links:
-        a, b = nodes[link.a.node], nodes[link.b.node]
-        with a.iproute() as ipr:
-            # Both ends are made directly in their namespaces: nothing passes through the host's.
-            ipr.link("add", ifname=link.a.iface, kind="veth",
-                     peer={"ifname": link.b.iface, "net_ns_fd": b.netns_path})
-            idx = ipr.link_lookup(ifname=link.a.iface)[0]
-            if link.bridge:
-                ipr.link("set", index=idx, master=ipr.link_lookup(ifname=link.bridge)[0])
-            ipr.link("set", index=idx, state="up")
-        with b.iproute() as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname=link.b.iface)[0], state="up")
+        ends[link.a.node].append(link)
+    peers_up: dict[str, list[str]] = {n: [] for n in lab.nodes}
     for name, n in lab.nodes.items():
-        with nodes[name].iproute() as ipr:
-            for iface, cidr in n.addresses.items():
-                addr, plen = cidr.split("/")
-                ipr.addr("add", index=ipr.link_lookup(ifname=iface)[0], address=addr, prefixlen=int(plen))
+        h = nodes[name]
+        with h.inside(), Rtnl() as nl:
+            nl.set("lo", up=True)
+            for br in n.bridges:            # bridges first, so link ends can be enslaved to them
+                nl.bridge(br)
+                nl.set(br, up=True)
+            for link in ends[name]:
+                fd = os.open(nodes[link.b.node].netns_path, os.O_RDONLY)
+                try:
+                    nl.veth(link.a.iface, link.b.iface, fd)
+                finally:
+                    os.close(fd)
+                nl.set(link.a.iface, up=True, master=link.bridge)
+                peers_up[link.b.node].append(link.b.iface)
+    for name, n in lab.nodes.items():
+        with nodes[name].inside(), Rtnl() as nl:
+            for ifname in peers_up[name]:
+                nl.set(ifname, up=True)
+            for ifname, cidr in n.addresses.items():
+                nl.address(ifname, cidr)
 
 
 def _keys(lab: Lab, nodes: dict[str, NetnsNode]) -> dict[str, str]:
