@@ -23,8 +23,8 @@ neighbour. Every run's outcome is checked (benchok: exit 0 / ping answered; benc
 stopped at bcc / no answer); a wrong outcome aborts the benchmark.
 
 It prints the rounds, the medians, the ratios median(trace)/median(baseline) per lab (targets:
-broken lab <= 1.0, reachable lab well under 1.0) and the median diagnose times (targets:
-healthy <= 1.2 s, broken <= 2.5 s).
+reachable lab <= 2.0, broken lab <= 1.0) and the median diagnose times (targets: healthy
+<= 0.9 s, broken <= 1.2 s).
 
 Only the labs benchok and benchbad are made or removed; if either already exists the benchmark
 refuses to start. Both are taken down in a `finally` (also on an error, Ctrl-C or SIGTERM), after
@@ -63,9 +63,9 @@ WGT = [sys.executable, "-m", "wgtrace"]
 
 # Targets from the brief.
 TARGET_RATIO_BROKEN = 1.0
-TARGET_RATIO_REACHABLE = 1.0        # "well under": reported against 1.0, the value is shown
-TARGET_DIAG_HEALTHY = 1.2
-TARGET_DIAG_BROKEN = 2.5
+TARGET_RATIO_REACHABLE = 2.0
+TARGET_DIAG_HEALTHY = 0.9
+TARGET_DIAG_BROKEN = 1.2
 
 
 class Failed(Exception):
@@ -451,8 +451,8 @@ def bench(rounds: int, ok_if: list, bad_if: list) -> int:
     r_ok = med["trace ok"] / med["base ok"]
     r_bad = med["trace bad"] / med["base bad"]
     print(f"trace/baseline, reachable lab (medians): {r_ok:.2f}x  "
-          f"(target well under {TARGET_RATIO_REACHABLE:.1f}x: "
-          f"{verdict(r_ok < TARGET_RATIO_REACHABLE)})")
+          f"(target <= {TARGET_RATIO_REACHABLE:.1f}x: "
+          f"{verdict(r_ok <= TARGET_RATIO_REACHABLE)})")
     print(f"trace/baseline, broken lab    (medians): {r_bad:.2f}x  "
           f"(target <= {TARGET_RATIO_BROKEN:.1f}x: {verdict(r_bad <= TARGET_RATIO_BROKEN)})")
     print(f"diagnose, healthy lab (median): {med['diag ok']:.3f} s  "
