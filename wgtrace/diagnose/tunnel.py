@@ -61,7 +61,10 @@ def send(ctx: Context, h, phase: str) -> Verdict:
         v.params["peer"] = want or params["peer"]
         v.add(node, "wireguard", "unknown-key", key=p.public_key[:12] + "…")
         if want:
-            v.fixes(node, *fixes.peer_fix(ctx, node, wg, p, want))
+            cmds = fixes.peer_fix(ctx, node, wg, p, want)
+            v.fixes(node, *cmds)
+            if cmds and "endpoint" not in cmds[-1]:
+                _restart_from(ctx, v, want, node)
         return v
     declared = ctx.model_endpoint(node, peer_node)
     if declared and p.endpoint != declared:
@@ -76,6 +79,20 @@ def send(ctx: Context, h, phase: str) -> Verdict:
         far.evidence = v.evidence + far.evidence
         return far
     return v
+
+
+def _restart_from(ctx: Context, v: Verdict, starter: str, node: str) -> None:
+    """``node``'s new entry for ``starter`` has no endpoint, so only ``starter`` can start the
+    tunnel; if ``starter`` still believes in its old session with ``node`` it would wait for up to
+    two minutes: make it start a new one (its entry removed and declared again)."""
+    entry = next((p for p in ctx.peers(starter) if p.public_key == ctx.key_of(node)), None)
+    if entry is None or not entry.endpoint or not entry.latest_handshake or not ctx.now \
+            or ctx.now - entry.latest_handshake >= SESSION_LIFE:
+        return
+    wg = next((w.name for w in ctx.f(starter).wg if entry in w.peers), None)
+    if wg:
+        v.fixes(starter, ("wg", "set", wg, "peer", entry.public_key, "remove"))
+        v.fixes(starter, *fixes.peer_fix(ctx, starter, wg, None, node, need=entry.allowed_ips))
 
 
 def stale(ctx: Context, node: str, other: str, phase: str, stop_iface: str | None) -> Verdict | None:
@@ -117,9 +134,10 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
     listening = next((w for w in f.wg if w.listen_port == port), None)
     wg = listening.name if listening else ctx.wg_iface(node)
     params = {"node": node, "iface": h.iface, "wg": wg or "-", "sender": sender, "src": inner.src, "dst": inner.dst}
-    # 1. the firewall of the tunnel endpoint
+    # 1. the firewall of the tunnel endpoint (when WireGuard listens there: a datagram sent to a
+    #    port where it does not is the sender's mistake, and opening the firewall would not help)
     drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "INPUT" and c.drops]
-    if drops:
+    if drops and (listening is not None or not f.wg):
         c, n = drops[0]
         v = Verdict("input-filtered", Stop(node, h.iface, phase), params={**params, "rule": c.rule})
         v.add(node, "capture", "arrived-on", summary=h.summary, iface=h.iface)
