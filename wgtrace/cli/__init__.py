@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import lab, probe, teach
+from . import hosts, lab, probe, teach
 
 app = typer.Typer(help="Build WireGuard networks as real labs, follow a probe through them, "
                        "and say where and why it stops.",
@@ -18,6 +18,8 @@ app.command("shell")(lab.shell)
 app.command("trace")(probe.trace)
 app.command("diagnose")(probe.diagnose)
 app.command("break")(probe.break_)
+app.command("status")(hosts.status)       # real hosts over SSH (--hosts)
+app.command("discover")(hosts.discover)
 for name in ("walk", "lesson", "exercise", "check", "report", "doctor"):
     app.command(name)(getattr(teach, name))
 

@@ -6,6 +6,7 @@ from typing import Optional
 import typer
 
 from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out
+from .hosts import check_hosts_args, diagnose_hosts, hosts_opt, trace_hosts
 
 
 def _opts():
@@ -25,8 +26,12 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
           lab: Optional[str] = lab_opt(), as_json: bool = json_opt(), lang: str = lang_opt(),
           pcap: Optional[str] = typer.Option(None, "--pcap", help="Write every captured frame to this "
                                                                   "pcapng file (one interface per node:iface)."),
-          no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams.")):
+          no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams."),
+          hosts: Optional[str] = hosts_opt()):
     """Send one probe and follow it through every interface of every node."""
+    if hosts:                        # real machines over SSH (cli/hosts.py): no lab, no root here
+        check_hosts_args(hosts, lab)
+        return trace_hosts(hosts, src, dst, tcp, udp, size, as_json, lang_of(lang), pcap, no_underlay)
     from ..lab.open import open_lab
     from ..lab.preflight import require_root
     from ..trace.run import run_trace
@@ -51,8 +56,13 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
              tcp: Optional[int] = _o["tcp"], udp: Optional[int] = _o["udp"], size: Optional[int] = _o["size"],
              lab: Optional[str] = lab_opt(), as_json: bool = json_opt(),
              fix: bool = typer.Option(False, "--fix", help="Apply the fix, diagnose again, until reachable."),
-             lang: str = lang_opt()):
+             lang: str = lang_opt(), hosts: Optional[str] = hosts_opt(),
+             yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking.")):
     """Where the probe stops, why, on what evidence, and the commands that fix it."""
+    if hosts:                        # real machines over SSH (cli/hosts.py): no lab, no root here
+        check_hosts_args(hosts, lab)
+        return diagnose_hosts(hosts, src, dst, dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang)),
+                              as_json, fix, yes)
     from ..lab.open import open_lab
     from ..lab.preflight import require_root
     require_root()

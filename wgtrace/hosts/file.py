@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabFileError
@@ -123,10 +123,10 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
     targets: dict[tuple, str] = {}
     for name, h in raw.items():
         key = f"hosts.{name}"
-        if not F.NAME_RE.match(name):
+        bad_name = not F.NAME_RE.match(name)
+        if bad_name:
             errs.add(key, "a host name is lower-case letters, digits and '-', starting with a letter, "
                           "at most 14 characters")
-            continue
         if not isinstance(h, dict):
             errs.add(key, 'must be a table with ssh = "user@host"')
             continue
@@ -139,7 +139,7 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
         port = F.integer(errs, f"{key}.port", h["port"], 1, 65535, "a TCP port") if "port" in h else None
         F.text(errs, f"{key}.description", h.get("description"))
         ignore = ignore_all + _ifaces(errs, f"{key}.ignore", h.get("ignore"))
-        if target is None:
+        if target is None or bad_name:
             continue
         if (target, port) in targets:
             errs.add(f"{key}.ssh", f"{target} is also host {targets[(target, port)]!r}: one host, one name")

@@ -50,7 +50,7 @@ def capture_script(udp_ports: set[int], sudo: bool) -> str:
             'set -- $SSH_CONNECTION\n'
             '[ -n "$2" ] && F="($F) and not (tcp and host $1 and port $2)"\n'
             'T=""; command -v timeout >/dev/null 2>&1 && T="timeout 60"\n'
-            f"$T {s}tcpdump -i any -y LINUX_SLL2 --time-stamp-precision=nano -U -w - -s {SNAPLEN} "
+            f"$T {s}tcpdump -i any -y LINUX_SLL2 --immediate-mode --time-stamp-precision=nano -U -w - -s {SNAPLEN} "
             f'-c {MAX_PACKETS} -n -- "$F" &\n'
             "p=$!\ncat >/dev/null\nkill $p 2>/dev/null\nwait $p 2>/dev/null\n")
 

@@ -1,0 +1,139 @@
+"""``--hosts``: trace, diagnose and status on real machines over SSH, and ``wgtrace discover``.
+
+No root is needed here: everything privileged runs on the hosts (as root, or with ``sudo -n``).
+Without ``--fix`` nothing on any host changes; with it, each command is shown and asked for
+(``--yes`` for scripts). A host that cannot be reached gets one sentence and the rest go on.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import emit, err, finish, guarded, json_opt, out
+
+HOSTS_HELP = "A hosts file (docs/hosts.md): work on these real machines over SSH instead of a lab."
+
+
+def hosts_opt(required: bool = False):
+    return typer.Option(... if required else None, "--hosts", help=HOSTS_HELP)
+
+
+def warn_unseen(net) -> None:
+    for name, why in sorted((net.unseen or {}).items()):
+        err.print(f"[yellow]wgtrace:[/] {why} (going on without it)" if why.startswith(name) else
+                  f"[yellow]wgtrace:[/] {name}: {why} (going on without it)", highlight=False, markup=True,
+                  soft_wrap=True)
+
+
+def _endpoints(net, src: str, dst: str) -> None:
+    """The probe needs its sender; a destination host that cannot be read has no address to aim at."""
+    from ..errors import LabFileError
+    unseen = net.unseen or {}
+    for role, name in (("sender", src), ("destination", dst)):
+        if name in net.nodes and name not in net.model.nodes:
+            raise LabFileError(f"{name} cannot be the probe's {role}: {unseen.get(name) or 'it could not be read'}"
+                               + (" Probe one of its addresses instead." if role == "destination" else ""))
+
+
+def trace_hosts(path: str, src: str, dst: str, tcp, udp, size, as_json: bool, lang: str, pcap, no_underlay) -> None:
+    from ..hosts.open import open_hosts
+    from ..trace.run import run_trace
+    with open_hosts(path) as net:
+        warn_unseen(net)
+        _endpoints(net, src, dst)
+        res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+    if pcap:
+        from ..output import emit as emit_to
+        err.print(f"wrote {emit_to(res, 'pcapng', dest=pcap)} frames to {pcap}")
+    if as_json:
+        emit(res, True, lang)
+    else:
+        from ..output.trace_view import trace_view
+        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
+    finish(res.reachable)
+
+
+class Asker:
+    """Before a fix runs on a host: show it, ask (``--yes``: don't). A refusal stops the fixes."""
+
+    def __init__(self, yes: bool) -> None:
+        self.yes = yes
+
+    def __call__(self, node: str, argv: list[str]) -> bool:
+        cmd = shlex.join(argv)
+        if self.yes:
+            err.print(f"[cyan]{node}#[/] {cmd}", highlight=False, markup=True)
+            return True
+        if not sys.stdin.isatty():
+            err.print(f"not run on {node}: {cmd} (not a terminal to ask: add --yes to apply fixes without asking)",
+                      highlight=False, markup=False)
+            return False
+        return typer.confirm(f"run on {node}: {cmd}", default=False, err=True)
+
+
+def diagnose_hosts(path: str, src: str, dst: str, kw: dict, as_json: bool, fix: bool, yes: bool) -> None:
+    from ..hosts.open import open_hosts, reread
+    with open_hosts(path) as net:
+        warn_unseen(net)
+        _endpoints(net, src, dst)
+        if fix:
+            from ..diagnose.fixloop import fix_loop
+            for h in net.nodes.values():
+                h.confirm = Asker(yes)
+            first = [net]
+
+            def net_of():
+                n = first.pop() if first else reread(net)
+                return n
+            run = fix_loop(net_of, src, dst,
+                           on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
+            emit(run, as_json, kw["lang"])
+            finish(run.reachable)
+        from ..diagnose.run import diagnose as run_diagnose
+        d = run_diagnose(net, src, dst, **kw)
+    emit(d, as_json, kw["lang"])
+    finish(d.reachable)
+
+
+@guarded
+def status(hosts: str = hosts_opt(True), as_json: bool = json_opt()):
+    """Interfaces, addresses, routes and WireGuard peers of real hosts, read over SSH (as 'lab status')."""
+    import dataclasses
+    from ..hosts.open import open_hosts
+    from ..lab.status import network_status
+    with open_hosts(hosts) as net:
+        warn_unseen(net)
+        seen = dataclasses.replace(net, nodes={n: h for n, h in net.nodes.items() if n in net.model.nodes})
+        st = network_status(seen)
+    st.stage_name, st.wg_impl, st.complete = "hosts", "as the hosts have it", True
+    if hasattr(st, "problems"):
+        st.problems = []
+    emit(st, as_json)
+
+
+@guarded
+def discover(hosts: str = hosts_opt(True),
+             output: Optional[str] = typer.Option(None, "--output", "-o",
+                                                  help="Write the lab file here (default: print it)."),
+             name: Optional[str] = typer.Option(None, "--name", help="The lab's name (default: from the file names).")):
+    """Read real hosts over SSH and write a lab file that rebuilds their network ('wgtrace lab up FILE')."""
+    from ..hosts.write import discover_file
+    text, notes, unseen = discover_file(hosts, output, name)
+    for n, why in sorted(unseen.items()):
+        err.print(f"[yellow]wgtrace:[/] {why} (left out)" if why.startswith(n) else
+                  f"[yellow]wgtrace:[/] {n}: {why} (left out)", highlight=False, soft_wrap=True)
+    if output:
+        err.print(f"wrote {output}: {text.count('[nodes.')} nodes, {text.count('[[links]]')} links"
+                  + (f", {len(notes)} thing(s) left out (see its comments)" if notes else "")
+                  + f"; build it with 'wgtrace lab up {output}'.", highlight=False, soft_wrap=True)
+    else:
+        out.print(text, highlight=False, markup=False, soft_wrap=True, end="")
+
+
+def check_hosts_args(hosts: Optional[str], lab: Optional[str]) -> None:
+    if hosts and lab:
+        raise UsageError("--hosts and --lab name two different networks: give one.")
