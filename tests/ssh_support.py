@@ -26,7 +26,7 @@ def mgmt_ip(node: str) -> str:
 
 def home_of(lab: str, node: str) -> Path:
     from wgtrace.lab.runtime import node_dir
-    return node_dir(lab, node) / "home"
+    return node_dir(lab, node) / "root"
 
 
 def prepare(lab: str, extra: dict[str, str] | None = None, nodes=SEED_NODES) -> str:

@@ -87,7 +87,7 @@ def test_cli_exec_wg_show_on_bcc(seed_lab, cli):
     r = cli("lab", "exec", "--lab", seed_lab.name, "bcc", "--", "wg", "show")
     assert r.returncode == 0, r.stderr
     assert f"public key: {seed_lab.state.keys['bcc']}" in r.stdout
-    on_disk = (seed_lab.node("bcc").root_dir / "home" / "public").read_text().strip()
+    on_disk = (seed_lab.node("bcc").home_dir / "public").read_text().strip()
     assert on_disk == seed_lab.state.keys["bcc"]
 
 

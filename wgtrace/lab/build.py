@@ -105,11 +105,10 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     state.save()                          # recorded before they exist: a crash can't orphan them
     create_netns([h.netns_path for h in nodes.values()])
     for name, h in nodes.items():
-        for sub in ("run", "home"):
-            (h.root_dir / sub).mkdir(parents=True)
-        (h.root_dir / "home").chmod(0o700)
+        h.run_dir.mkdir(parents=True)
+        h.home_dir.mkdir(mode=0o700)
         if h.wg_uid is not None and lab.nodes[name].wireguard:
-            sock = h.root_dir / "run" / "wireguard"      # where its wireguard-go puts its sockets
+            sock = h.run_dir / "wireguard"      # where its wireguard-go puts its sockets
             sock.mkdir()
             os.chown(sock, h.wg_uid, h.wg_uid)
     on_event("phase", {"text": "keys"})
@@ -177,7 +176,7 @@ def _keys(lab: Lab, nodes: dict[str, NetnsNode]) -> dict[str, str]:
         k = bytearray(os.urandom(32))
         k[0] &= 248
         k[31] = (k[31] & 127) | 64                 # clamped, as wg genkey leaves it
-        home = nodes[name].root_dir / "home"
+        home = nodes[name].home_dir
         fd = os.open(home / "private", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(base64.b64encode(k).decode() + "\n")

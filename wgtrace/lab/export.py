@@ -22,7 +22,7 @@ def export_lab(net: Network, directory: str) -> list[Path]:
     written = []
     for name, node in net.nodes.items():
         for w in node.wg():
-            private = (node.root_dir / "home" / "private").read_text().strip()
+            private = (node.home_dir / "private").read_text().strip()
             path = out / f"{name}-{w.name}.conf"
             try:
                 path.write_text(wg_quick(net.model.nodes[name], w, private, names, upto))

@@ -12,7 +12,7 @@ from .runtime import LabState
 
 def _stop_service(state: LabState, node: str, service: str) -> str:
     """Stop a service the lab started on ``node`` (its pid file is in the node's own /run)."""
-    pidfile = state.node(node).root_dir / "run" / "sshd.pid"
+    pidfile = state.node(node).run_dir / "sshd.pid"
     try:
         pid = int(pidfile.read_text().split()[0])
         if os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat(state.node(node).netns_path).st_ino:

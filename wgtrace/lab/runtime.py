@@ -4,7 +4,7 @@ Naming scheme (the lab's name is in every name, so labs run side by side):
   network namespace   wgt-<lab>-<node>           (/run/netns/...)
   lab directory       /run/wgtrace/<lab>/        state.json: what was made, by whom, at what stage
   node directories    /run/wgtrace/<lab>/<node>/run   the node's own /run (wireguard sockets, sshd)
-                      /run/wgtrace/<lab>/<node>/home  the node's /root (./private, ./public)
+                      /run/wgtrace/<lab>/<node>/root  the node's own /root (./private, ./public)
 The state file is written *before* each thing is made, so a crashed ``lab up`` can be undone.
 """
 from __future__ import annotations

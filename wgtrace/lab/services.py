@@ -26,7 +26,7 @@ def start_services(lab: Lab, nodes: dict[str, NetnsNode]) -> list:
         for svc in n.services:
             h = nodes[name]
             if svc.kind == "ssh" and sshd:
-                (h.root_dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
+                (h.run_dir / "sshd").mkdir(mode=0o755, exist_ok=True)
                 args = shlex.join(sshd_argv(svc.port, sshd))
                 # a real sshd where installed (it daemonizes by itself); if it cannot start, a plain
                 # listener answers on the port, sent to the background

@@ -45,16 +45,26 @@ def kept_paths() -> list[str]:
 class NetnsNode(Node):
     kind = "netns"
 
-    def __init__(self, netns_path: str, root_dir: Path, name: str, lab: str,
+    def __init__(self, netns_path: str, base: Path, name: str, lab: str,
                  wg_impl: str = "kernel", wg_uid: int | None = None) -> None:
         self.name = name
         self.lab = lab
         self.wg_impl = wg_impl
         self.netns_path = netns_path
-        self.root_dir = root_dir              # holds the node's run/ and home/
+        self.base = base                      # the node's directory: its run/ and root/
         self.wg_uid = wg_uid                  # wireguard-go runs as this user (None: as root)
         self._ipr = None                      # one netlink socket for the state readers, kept open
         self._names: dict[int, str] | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """Bind-mounted on the node's /run (wireguard-go's sockets, sshd's pid file)."""
+        return self.base / "run"
+
+    @property
+    def home_dir(self) -> Path:
+        """Bind-mounted on the node's /root (./private, ./public)."""
+        return self.base / "root"
 
     # --- processes --------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -72,7 +82,7 @@ class NetnsNode(Node):
     def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
         env = self.env()
         env.update(kw.pop("env", {}) or {})
-        fn = nsexec.preexec(self.netns_path, str(self.root_dir / "run"), str(self.root_dir / "home"),
+        fn = nsexec.preexec(self.netns_path, str(self.run_dir), str(self.home_dir),
                             self.name, kept_paths())
         return subprocess.Popen(list(argv), preexec_fn=fn, env=env, **kw)
 
@@ -192,7 +202,7 @@ class NetnsNode(Node):
         if not self.wg_in_process:
             return super().wg()
         from .uapi import read_uapi
-        sockdir = self.root_dir / "run" / "wireguard"
+        sockdir = self.run_dir / "wireguard"
         found = [read_uapi(p, pubkey=pubkey) for p in sorted(sockdir.glob("*.sock"))] if sockdir.is_dir() else []
         return [w for w in found if w is not None]
 
@@ -200,7 +210,7 @@ class NetnsNode(Node):
         """wireguard-go leaves one UAPI socket per interface in the node's own /run/wireguard;
         kernel WireGuard interfaces have the link kind "wireguard"."""
         names = []
-        sockdir = self.root_dir / "run" / "wireguard"
+        sockdir = self.run_dir / "wireguard"
         if sockdir.is_dir():
             names = sorted(p.stem for p in sockdir.glob("*.sock"))
         if self.wg_impl == "kernel":
