@@ -62,7 +62,7 @@ def main() -> int:
                     print(f"h1 does not reach h{n}:\n{d.stdout}", file=sys.stderr)
                     return 1
                 ok.append(t)
-            subprocess.run(WGT + ["lab", "exec", "hub", "--lab", name, "--", "sysctl", "-qw",
+            subprocess.run(WGT + ["lab", "exec", "relay", "--lab", name, "--", "sysctl", "-qw",
                                   "net.ipv4.ip_forward=0"], cwd=REPO, check=True)
             bad = []
             for _ in range(a.rounds):
