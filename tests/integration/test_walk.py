@@ -104,11 +104,15 @@ def test_exercise_fixed_seed_solved_by_the_diagnosis_then_check_passes(lab_facto
     assert cli("check", "--lab", name).returncode == 1
     r = cli("diagnose", "home", "target", "--lab", name, "--fix")
     assert r.returncode == 0, r.stdout
+    r = cli("diagnose", "home", "target", "--tcp", "22", "--lab", name, "--fix")   # the exercise asks for ping and TCP 22
+    assert r.returncode == 0, r.stdout
     assert cli("check", "--lab", name).returncode == 0
     md, html = tmp_path / "r.md", tmp_path / "r.html"
     assert cli("report", "--md", str(md), "--html", str(html)).returncode == 0
     text = md.read_text()
     assert "exercise seed 7, 3 fault(s)" in text and "data:image/svg+xml;base64," in text
+    fix_rows = [l for l in text.splitlines() if l.startswith("| ") and "| fix |" in l]
+    assert fix_rows and all("# " in row for row in fix_rows)         # the row says what ran
     assert "<svg" in html.read_text()
 
 

@@ -296,3 +296,31 @@ def test_parse_dump_empty_and_noise():
     assert parse_dump(text) == []
     [w] = parse_dump("wg0\tPRIV=\tPUB=\t51820\toff\n")
     assert w.peers == []
+
+
+# --- the labs of the shapes people deploy ------------------------------------------------------
+
+def test_checks_may_name_an_address_of_a_node(tmp_path: Path):
+    """A VPN client's first address is its LAN one: a check names its tunnel address instead.
+    An address no node has is refused like an unknown node, and so is one of src itself."""
+    lab = load_lab("roadwarrior")
+    assert ("nas", "10.8.0.2") in {(c.src, c.dst) for c in lab.checks}
+    f = tmp_path / "mini.toml"
+    f.write_text(MINI.replace('name = "mini"\n', 'name = "mini"\nchecks = [{ src = "a", dst = "10.9.9.9" }, '
+                              '{ src = "a", dst = "192.168.9.2" }]\n'))
+    with pytest.raises(LabFileError) as info:
+        load_lab(str(f))
+    assert any(d.endswith("checks[0].dst: unknown node '10.9.9.9'") for d in info.value.details)
+    assert not any("checks[1]" in d for d in info.value.details)       # b's tunnel address: fine
+
+
+@pytest.mark.parametrize("spokes", [1, 2, 3, 200])
+def test_hub_is_valid_from_one_spoke_to_two_hundred(spokes: int):
+    lab = load_lab("hub", params={"spokes": str(spokes)})
+    assert len(lab.nodes) == 2 + 2 * spokes
+    addrs = [a for n in lab.nodes.values() for a in list(n.addresses.values()) +
+             [w.address for w in n.wireguard.values()]]
+    assert len(addrs) == len({a.split("/")[0] for a in addrs})        # every address once
+    ring = [(c.src, c.dst) for c in lab.checks if c.dst.startswith("h")]
+    assert len(ring) == (spokes if spokes > 1 else 0)
+    assert lab.probe_dst in lab.nodes and lab.probe_dst != lab.probe_src

@@ -70,14 +70,26 @@ def no_way_back(ctx: Context) -> Verdict | None:
             and h.t_ms <= arrive.t_ms and h.node != arrive.node]
     if not sent or not ctx.behind_tunnel(arrive.src) or ctx.on_link(arrive.node, arrive.src):
         return None
-    fwd = sent[-1]                       # the node that put the request on the destination's LAN
+    # The node that should translate: the one that put the request on the destination's LAN, or,
+    # when routers on the way have no route back to the source at all (the internet knows no
+    # private network), the last node before them, if it knows the way back itself.
+    i = len(sent) - 1
+    while i > 0 and _no_route(ctx.route(sent[i].node, sent[i].src)):
+        i -= 1
+    fwd = sent[i]
+    if i < len(sent) - 1:
+        came = next((h for h in res.hops if h.role == "request" and h.layer == "inner" and h.dir == "in"
+                     and h.node == fwd.node and h.t_ms <= fwd.t_ms), None)
+        mine = ctx.route(fwd.node, fwd.src)
+        if came is None or _no_route(mine) or mine.dev != came.iface:
+            return None
     replies = [h for h in res.hops if h.role == "reply" and h.layer == "inner"]
     if any(h.node == fwd.node or ctx.is_wg(h.node, h.iface) for h in replies):
         return None                      # the answer found its way to the tunnel: something else stopped it
     fwd_addr = [a.split("/")[0] for a in (ctx.f(fwd.node).link(fwd.iface).addresses
                                           if ctx.f(fwd.node).link(fwd.iface) else [])]
     back = ctx.route(arrive.node, arrive.src)
-    if back.via in fwd_addr:
+    if i == len(sent) - 1 and back.via in fwd_addr:
         return None
     vpn = next((n for n in ctx.vpn_nets() if in_nets(arrive.src, [n])), None) or ctx.covering_net(arrive.src)
     v = Verdict("nat-missing", Stop(fwd.node, fwd.iface, "reply"),
@@ -85,6 +97,9 @@ def no_way_back(ctx: Context) -> Verdict | None:
                         "gw": back.via or "-", "vpn": vpn})
     v.add(arrive.node, "capture", "arrived", summary=arrive.summary, node=arrive.node, iface=arrive.iface)
     v.add(arrive.node, "route", "route-get", dst=arrive.src, via=back.via or "-", dev=back.dev)
+    if i < len(sent) - 1:                # the router after fwd that has no way back
+        lost = sent[i + 1]
+        v.add(lost.node, "route", "route-get-error", dst=lost.src, error=ctx.route(lost.node, lost.src).error or "-")
     masq = [c for c in ctx.f(fwd.node).rules if c.table == "nat" and c.target in ("MASQUERADE", "SNAT")]
     if masq:
         v.add(fwd.node, "nat", "nat-unmatched", rules="; ".join(c.rule for c in masq))
@@ -95,3 +110,7 @@ def no_way_back(ctx: Context) -> Verdict | None:
               nat=("@", "word.snat" if ct[3] != ct[0] else "word.no-nat"))
     return v.fixes(fwd.node, ("iptables", "-t", "nat", "-A", "POSTROUTING", "-s", vpn, "-o", fwd.iface,
                               "-j", "MASQUERADE"))
+
+
+def _no_route(r) -> bool:
+    return not r.ok or r.type in ("unreachable", "blackhole", "prohibit")

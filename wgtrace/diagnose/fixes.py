@@ -48,6 +48,12 @@ def route_fix(ctx: Context, node: str, dst: str) -> list[tuple[str, ...]]:
     if not wg or link is None:
         return []
     net = ctx.covering_net(dst)
+    # the lab file's own route into this interface, when the kernel lacks it: it carries the other
+    # networks behind the tunnel too, where a narrower one would mend this address's only
+    mr = ctx.model_route(node, dst)
+    if mr is not None and mr.dev == wg and mr.dst != "default" and \
+            mr.dst not in {r.dst for r in ctx.f(node).routes}:
+        net = mr.dst
     cmds = []
     if not link.up:
         cmds.append(("ip", "link", "set", wg, "up"))
@@ -179,6 +185,9 @@ def peer_fix(ctx: Context, node: str, wg: str, current, want_node: str | None,
             a = str(ipaddress.IPv4Network(a, strict=False))
             if a not in allowed:
                 allowed.append(a)
+    # a network inside another one of the same peer adds nothing (0.0.0.0/0 holds them all)
+    nets = [ipaddress.IPv4Network(a) for a in allowed]
+    allowed = [a for a, n in zip(allowed, nets) if not any(n != m and n.subnet_of(m) for m in nets)]
     endpoint = endpoint or ctx.model_endpoint(node, want_node) or (existing.endpoint if existing else None) \
         or (current.endpoint if current and current.public_key != right else None)
     keepalive = mp.keepalive if mp and mp.keepalive is not None else \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from . import fixes
-from .at_source import link_restore, neighbor, way
+from .at_source import _intended_dev, link_restore, neighbor, way
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -36,6 +36,56 @@ def accept_rule(ctx: Context, node: str, chain: str, c, iface: str | None, out: 
     return ("iptables", "-t", "filter", verb, chain, *match, "-j", "ACCEPT")
 
 
+def _forward_accepts(f, iif: str, out: str) -> bool:
+    """Would the FORWARD chain let a new packet from ``iif`` out of ``out``? Judged by the rules'
+    interfaces: the first rule that matches by them alone decides (rules with other matches,
+    addresses, ports, states other than NEW, are passed over), else the policy."""
+    for c in f.rules:
+        if c.table != "filter" or c.chain != "FORWARD" or c.is_policy:
+            continue
+        words, want, ok = c.args, {"-i": iif, "-o": out}, True
+        i = 0
+        while i < len(words) and ok:
+            w = words[i]
+            if w in ("-i", "--in-interface", "-o", "--out-interface") and i + 1 < len(words):
+                ok = words[i + 1] == want[{"--in-interface": "-i", "--out-interface": "-o"}.get(w, w)]
+                i += 2
+            elif w == "-m" and i + 1 < len(words) and words[i + 1] in ("conntrack", "state"):
+                i += 2
+            elif w in ("--ctstate", "--state") and i + 1 < len(words):
+                ok = "NEW" in words[i + 1].split(",")
+                i += 2
+            elif w == "-j" and i + 1 < len(words):
+                i += 2
+            else:
+                ok = None               # something else decides: not judged here
+        if ok:
+            return c.target == "ACCEPT"
+    policy = next((c for c in f.rules if c.table == "filter" and c.chain == "FORWARD" and c.is_policy), None)
+    return policy is None or policy.target == "ACCEPT"
+
+
+def _stray_route(ctx: Context, node: str, prefix: str, src: str, iface: str, net: str) -> tuple[str, ...] | None:
+    """A route the lab file does not declare, wider than the network the tunnel carries for
+    ``src``, that takes ``src``'s way back away from ``iface``: without it the next route leads
+    back into ``iface``, so it is taken out (a narrower route into ``iface`` would leave the
+    rest of it wrong)."""
+    if ipaddress.IPv4Network(prefix).prefixlen >= ipaddress.IPv4Network(net).prefixlen:
+        return None
+    n = ctx.lab.nodes.get(node)
+    if any(r.dst == prefix and not r.table and ctx.declared(r.stage) for r in (n.routes if n else ())):
+        return None
+    a = ipaddress.IPv4Address(src)
+    routes = ctx.f(node).routes
+    here = next((r for r in routes if r.dst == prefix), None)
+    rest = [r for r in routes if r.dst != prefix and a in ipaddress.IPv4Network("0.0.0.0/0" if r.dst == "default"
+                                                                               else r.dst)]
+    nxt = max(rest, key=lambda r: 0 if r.dst == "default" else int(r.dst.split("/")[1]), default=None)
+    if here is None or nxt is None or nxt.dev != iface:
+        return None
+    return ("ip", "route", "del", prefix, *(("via", here.via) if here.via else ()))
+
+
 def forwarding(ctx: Context, h, phase: str) -> Verdict:
     """The packet entered a node that should forward it, and never left."""
     from .rules import inconsistent
@@ -56,7 +106,10 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
         v.add(node, "route", "route-back", src=h.src, via=back.via or "-", dev=back.dev, iface=h.iface)
         prefix = ctx.prefixes.get((node, h.src))
         net = ctx.covering_net(h.src)
-        if prefix and ipaddress.IPv4Network(prefix).prefixlen >= ipaddress.IPv4Network(net).prefixlen:
+        stray = _stray_route(ctx, node, prefix, h.src, h.iface, net) if prefix else None
+        if stray:
+            v.fixes(node, stray)
+        elif prefix and ipaddress.IPv4Network(prefix).prefixlen >= ipaddress.IPv4Network(net).prefixlen:
             v.fixes(node, ("ip", "route", "replace", prefix, "dev", h.iface))
         elif prefix or back.ok:
             v.fixes(node, ("ip", "route", "add", net, "dev", h.iface))
@@ -69,6 +122,26 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
         v.add(node, seen[0], seen[1], **seen[2])
         v.add(node, "sysctl", "forward-off")
         return v.fixes(node, ("sysctl", "-w", "net.ipv4.ip_forward=1"))
+    # The kernel routes the packet elsewhere than the interface that should carry it (its own
+    # network there, a tunnel, the lab file's route), where a filter may have caught it: that
+    # interface is down or gone, or (when the firewall would let the packet go the right way) the
+    # route is wrong, whatever dropped the packet afterwards.
+    want, so_far = _intended_dev(ctx, node, dst)
+    if want and so_far and (not r.ok or r.dev != want):
+        down = link_restore(ctx, node, want, phase)
+        if down:
+            down.evidence.insert(0, _ev(node, seen))
+            if r.ok:
+                down.add(node, "route", "route-get-iif", dst=dst, src=h.src, iif=h.iface, dev=r.dev)
+            return down
+        if r.ok and r.type not in ("unreachable", "blackhole", "prohibit") and not ctx.on_link(node, dst) \
+                and _forward_accepts(f, h.iface, want):
+            v = Verdict("route-missing", Stop(node, h.iface, phase),
+                        params={**params, **way(want if ctx.is_wg(node, want) else None)})
+            v.add(node, seen[0], seen[1], **seen[2])
+            v.add(node, "route", "routed-not-by", dst=dst, src=h.src, iif=h.iface, dev=r.dev, want=want)
+            v.fixes(node, *fixes.restore_route(ctx, node, dst))
+            return v
     drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "FORWARD" and c.drops]
     if drops:
         c, n = drops[0]

@@ -21,7 +21,7 @@ from .context import Context
 from .verdict import Stop, Verdict
 
 WHOLE_PATH = (at_source.refused, at_source.send_error, at_source.nothing_sent, at_source.mtu_error,
-              at_source.wrong_exit, at_destination.no_way_back)
+              at_source.wrong_exit, tunnel.wrong_peer, at_destination.no_way_back)
 
 
 def decide(ctx: Context) -> Verdict:

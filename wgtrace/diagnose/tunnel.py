@@ -49,6 +49,21 @@ def send(ctx: Context, h, phase: str) -> Verdict:
     p = cover[0]
     peer_node = ctx.key_owner(p.public_key)
     params["peer"] = peer_node or p.public_key[:12] + "…"
+    # the node's own firewall refused WireGuard's datagram (a kill switch without the tunnel's mark)
+    out_drops = [(c, n) for c, n in ctx.f(node).hits if c.table == "filter" and c.chain == "OUTPUT" and c.drops]
+    if out_drops:
+        c, n = out_drops[0]
+        v = Verdict("output-filtered", Stop(node, wg, phase), params={**params, "rule": c.rule})
+        v.add(node, "capture", "into-wg-no-datagram", summary=h.summary, iface=wg, node=node)
+        v.add(node, "iptables", "rule-matched", chain="OUTPUT", rule=c.rule, n=n)
+        v.add(node, "wireguard", "peer-endpoint", peer=params["peer"], endpoint=p.endpoint or "(none)")
+        if c.is_policy:
+            port = p.endpoint.rsplit(":", 1)[1] if p.endpoint else None
+            v.fixes(node, ("iptables", "-A", "OUTPUT", "-p", "udp", *(("--dport", port) if port else ()),
+                           "-j", "ACCEPT"))
+        else:
+            v.fixes(node, c.undo())
+        return v
     v = Verdict("wg-no-handshake", Stop(node, wg, phase), params=params)
     v.add(node, "capture", "into-wg-no-data", summary=h.summary, iface=wg)
     v.add(node, "wireguard", "peer-handshake", peer=params["peer"], endpoint=p.endpoint or "(none)",
@@ -95,6 +110,50 @@ def _restart_from(ctx: Context, v: Verdict, starter: str, node: str) -> None:
         v.fixes(starter, *fixes.peer_fix(ctx, starter, wg, None, node, need=entry.allowed_ips))
 
 
+def _longest(peers, dst: str):
+    """The peer WireGuard gives ``dst`` to: the longest allowed-ips prefix that holds it."""
+    best, best_len = None, -1
+    for p in peers:
+        for a in p.allowed_ips:
+            plen = int(a.split("/")[1]) if "/" in a else 32
+            if plen > best_len and in_nets(dst, [a]):
+                best, best_len = p, plen
+    return best
+
+
+def wrong_peer(ctx: Context) -> Verdict | None:
+    """A node sent a tunnel-bound packet to another peer than the lab file's, because that peer's
+    allowed-ips hold the destination now: an address belongs to one peer of an interface only,
+    and a ``wg set`` that names a network another peer has takes it from that peer, silently."""
+    res = ctx.res
+    for u in res.hops:
+        if u.layer != "underlay" or u.dir != "out" or u.carries is None:
+            continue
+        i = res.hops[u.carries]
+        if i.node != u.node or i.layer != "inner" or not ctx.is_wg(i.node, i.iface):
+            continue
+        node, wg, dst = i.node, i.iface, i.dst
+        got = _longest(_peer_list(ctx, node, wg), dst)
+        n = ctx.lab.nodes.get(node)
+        w = n.wireguard.get(wg) if n else None
+        if got is None or w is None or not ctx.declared(w.stage):
+            continue
+        meant = _longest([p for p in w.peers if ctx.declared(p.stage)], dst)
+        got_node = ctx.key_owner(got.public_key)
+        if meant is None or got_node is None or got_node == meant.peer:
+            continue
+        want = meant.peer
+        v = Verdict("wg-allowed-ips", Stop(node, wg, i.role),
+                    params={"node": node, "iface": wg, "dst": dst, "src": i.src, "peer": want})
+        v.add(node, "capture", "sent-to-other-peer", summary=i.summary, iface=wg, got=got_node, dst=dst,
+              ips=",".join(got.allowed_ips), want=want)
+        current = next((p for p in _peer_list(ctx, node, wg) if p.public_key == ctx.key_of(want)), None)
+        if current is not None:
+            v.add(node, "wireguard", "peer-allowed", peer=want, ips=",".join(current.allowed_ips) or "(none)")
+        return v.fixes(node, *fixes.peer_fix(ctx, node, wg, current, want, need=[ctx.covering_net(dst)]))
+    return None
+
+
 def stale(ctx: Context, node: str, other: str, phase: str, stop_iface: str | None) -> Verdict | None:
     """``other`` believes in a session with ``node`` that ``node`` no longer has (its peer was
     removed and added again, or WireGuard restarted): ``other`` sends into a session nobody can
@@ -134,6 +193,10 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
     listening = next((w for w in f.wg if w.listen_port == port), None)
     wg = listening.name if listening else ctx.wg_iface(node)
     params = {"node": node, "iface": h.iface, "wg": wg or "-", "sender": sender, "src": inner.src, "dst": inner.dst}
+    # 0. reverse-path filtering: the node routes the datagram's source back by another interface
+    v = _rp_filtered(ctx, h, phase, params)
+    if v:
+        return v
     # 1. the firewall of the tunnel endpoint (when WireGuard listens there: a datagram sent to a
     #    port where it does not is the sender's mistake, and opening the firewall would not help)
     drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "INPUT" and c.drops]
@@ -153,7 +216,18 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
         if gone:
             gone.evidence.insert(0, _arrived(node, h))
             return gone
-    # 3. sent to a port where WireGuard does not listen: the sender's endpoint is wrong
+    # 3. sent to a port where WireGuard does not listen: the port the lab file gives it (it was
+    #    changed here, and its peers still send there), else the sender's endpoint is wrong
+    n = ctx.lab.nodes.get(node)
+    declared = next((w for w in (n.wireguard.values() if n else ()) if w.listen_port == port
+                     and ctx.declared(w.stage)), None)
+    moved = next((w for w in f.wg if declared and w.name == declared.name), None)
+    if listening is None and moved is not None:
+        v = Verdict("wg-no-handshake", Stop(node, moved.name, phase), params={**params, "wg": moved.name,
+                                                                            "peer": sender})
+        v.add(node, "capture", "wrong-port", summary=h.summary, port=port, node=node, listen=moved.listen_port)
+        v.add(node, "wireguard", "listen-port-moved", iface=moved.name, listen=moved.listen_port, port=port)
+        return v.fixes(node, ("wg", "set", moved.name, "listen-port", str(port)))
     if listening is None and f.wg:
         listen = f.wg[0].listen_port
         sender_peer = next((p for p in ctx.peers(sender) if ctx.key_owner(p.public_key) == node), None)
@@ -182,7 +256,10 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
         # endpoint: where the sender's datagrams came from (through its NAT), unless the lab file says
         ep = ctx.model_endpoint(node, sender) or (f"{h.src}:{h.sport}" if h.sport else None)
         need = [str(a.split("/")[0]) + "/32" for a in mine]
-        v.fixes(node, *fixes.peer_fix(ctx, node, wg, stand_in, sender, need=need, endpoint=ep))
+        cmds = fixes.peer_fix(ctx, node, wg, stand_in, sender, need=need, endpoint=ep)
+        v.fixes(node, *cmds)
+        if cmds and not ("endpoint" in cmds[-1] and "persistent-keepalive" in cmds[-1]):
+            _restart_from(ctx, v, sender, node)     # nothing makes this side start the new session
         return v
     # 5. cryptokey routing on the receiving side: the inner source is not the sender's
     p = next((p for p in _peer_list(ctx, node, wg) if p.public_key == sender_key), None)
@@ -199,6 +276,35 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
         s.evidence.insert(0, _arrived(node, h))
         return s
     return inconsistent(ctx, "datagram-passes", node=node)
+
+
+def _rp_filtered(ctx: Context, h, phase: str, params: dict) -> Verdict | None:
+    """The datagram arrived on an interface by which the node does not route its source back, and
+    rp_filter is strict: the kernel drops it before WireGuard sees it. A full tunnel does this to
+    its own datagrams (unmarked, the endpoint's address is routed into the tunnel): wg-quick sets
+    src_valid_mark and restores the mark from connection tracking, loose mode (2) is the usual
+    answer. Any other asymmetry: the route back to the source is put right."""
+    from .forward import _strict_rp
+    node, f = h.node, ctx.f(h.node)
+    strict, rp_all, rp_if = _strict_rp(f, h.iface)
+    r = ctx.route(node, h.dst, h.src, h.iface)
+    back = ctx.route(node, h.src)
+    if not strict or r.ok or not back.ok or back.dev == h.iface:
+        return None
+    v = Verdict("rp-filter", Stop(node, h.iface, phase),
+                params={**params, "src": h.src, "dst": h.dst, "back_dev": back.dev, "back_via": back.via or "-"})
+    v.add(node, "capture", "arrived-on", summary=h.summary, iface=h.iface)
+    v.add(node, "sysctl", "rp-sysctl", all=rp_all, iface=h.iface, value=rp_if)
+    v.add(node, "route", "route-get-iif-error", dst=h.dst, src=h.src, iif=h.iface, error=r.error)
+    v.add(node, "route", "route-back", src=h.src, via=back.via or "-", dev=back.dev, iface=h.iface)
+    if ctx.is_wg(node, back.dev):
+        v.add(node, "route", "rp-own-tunnel", src=h.src, wg=back.dev, iface=h.iface)
+        v.fixes(node, ("sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"))
+        if rp_if == "1":
+            v.fixes(node, ("sysctl", "-w", f"net.ipv4.conf.{h.iface}.rp_filter=2"))
+    else:
+        v.fixes(node, *fixes.restore_route(ctx, node, h.src))
+    return v
 
 
 def _arrived(node: str, h):

@@ -224,18 +224,30 @@ def parse_checks(errs: F.Errors, data: dict, nodes: dict[str, Node]) -> list[Che
     for i, c in enumerate(F.table_list(errs, "checks", data.get("checks"))):
         ck = f"checks[{i}]"
         F.unknown(errs, ck, c, {"src", "dst", "tcp", "udp"})
+        # dst may also be one address of a node (a VPN address, where the node's first one is not it)
+        owner = _address_owner(nodes, c.get("dst"))
         for k in ("src", "dst"):
-            if c.get(k) not in nodes:
+            if c.get(k) not in nodes and not (k == "dst" and owner):
                 errs.add(f"{ck}.{k}", f"unknown node {c.get(k)!r}")
         kind, port = ("tcp", c["tcp"]) if "tcp" in c else ("udp", c["udp"]) if "udp" in c else ("icmp", 0)
         if kind != "icmp" and not (type(port) is int and 0 < port < 65536):
             errs.add(f"{ck}.{kind}", f"{port!r} is not a port")
             continue
-        if c.get("src") == c.get("dst"):
+        if c.get("src") in (c.get("dst"), owner):
             errs.add(ck, "src and dst are the same node")
             continue
         out.append(Check(str(c.get("src")), str(c.get("dst")), kind, port))
     return out
+
+
+def _address_owner(nodes: dict[str, Node], value) -> str | None:
+    """The node that holds the address ``value`` (None when it is not an address of the lab)."""
+    if not isinstance(value, str) or not re.match(r"^[0-9.]+$", value):
+        return None
+    for n in nodes.values():
+        if any(n.address_of(i) == value for i in list(n.addresses) + list(n.wireguard)):
+            return n.name
+    return None
 
 
 def parse_lab(data: dict, path: str, params: dict | None = None) -> Lab:
