@@ -46,7 +46,7 @@ def refused(ctx: Context) -> Verdict | None:
     return v
 
 
-def _intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
+def intended_dev(ctx: Context, node: str, dst: str) -> tuple[str | None, bool]:
     """The interface the node should send ``dst`` by, and whether the lab has it so far: the most
     specific of its tunnels' networks (now, or later in the lab file) and the lab file's routes."""
     best: tuple[int, int, str | None, bool] | None = None     # (prefix length, declared, dev, declared)
@@ -125,7 +125,7 @@ def send_error(ctx: Context) -> Verdict | None:
               mtu=link.mtu if link else "?")
         v.fixes(src, *fixes.mtu_fix(ctx, src, dev))
         return v
-    dev, _ = _intended_dev(ctx, src, dst)
+    dev, _ = intended_dev(ctx, src, dst)
     if dev:
         v = link_restore(ctx, src, dev, "request")
         if v:
@@ -229,7 +229,7 @@ def wrong_exit(ctx: Context) -> Verdict | None:
         node, dst = h.node, h.dst
         if ctx.on_link(node, dst):
             continue
-        want, so_far = _intended_dev(ctx, node, dst)
+        want, so_far = intended_dev(ctx, node, dst)
         if ctx.is_wg(node, h.iface) and (want is None or ctx.is_wg(node, want)):
             continue                     # into a tunnel, as meant (which peer is the tunnel's question)
         if (not want or want == h.iface) and h.role == "request" and not ctx.model_wg(node):

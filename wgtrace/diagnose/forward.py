@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from . import fixes
-from .at_source import _intended_dev, link_restore, neighbor, way
+from .at_source import intended_dev, link_restore, neighbor, way
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -126,7 +126,7 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
     # network there, a tunnel, the lab file's route), where a filter may have caught it: that
     # interface is down or gone, or (when the firewall would let the packet go the right way) the
     # route is wrong, whatever dropped the packet afterwards.
-    want, so_far = _intended_dev(ctx, node, dst)
+    want, so_far = intended_dev(ctx, node, dst)
     if want and so_far and (not r.ok or r.dev != want):
         down = link_restore(ctx, node, want, phase)
         if down:
