@@ -99,3 +99,16 @@ def finish(ok: bool) -> None:
 def emit(result, as_json: bool = False, lang: str = "en", **kw) -> None:
     from ..output import emit as _emit
     _emit(result, "json" if as_json else "text", lang=lang, console=out, **kw)
+
+
+def show_trace(res, as_json: bool, lang: str, pcap: str | None, no_underlay: bool) -> None:
+    """A trace's result: the pcapng file if asked, then JSON or the terminal view; the exit code."""
+    if pcap:
+        from ..output import emit as emit_to
+        err.print(f"wrote {emit_to(res, 'pcapng', dest=pcap)} frames to {pcap}")
+    if as_json:
+        emit(res, True, lang)
+    else:
+        from ..output.trace_view import trace_view
+        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
+    finish(res.reachable)

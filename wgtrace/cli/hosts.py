@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import emit, err, finish, guarded, json_opt, out
+from .common import emit, err, finish, guarded, json_opt, out, show_trace
 
 HOSTS_HELP = "A hosts file (docs/hosts.md): work on these real machines over SSH instead of a lab."
 
@@ -46,15 +46,7 @@ def trace_hosts(path: str, src: str, dst: str, tcp, udp, size, as_json: bool, la
         warn_unseen(net)
         _endpoints(net, src, dst)
         res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
-    if pcap:
-        from ..output import emit as emit_to
-        err.print(f"wrote {emit_to(res, 'pcapng', dest=pcap)} frames to {pcap}")
-    if as_json:
-        emit(res, True, lang)
-    else:
-        from ..output.trace_view import trace_view
-        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
-    finish(res.reachable)
+    show_trace(res, as_json, lang, pcap, no_underlay)
 
 
 class Asker:

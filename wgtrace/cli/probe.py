@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out
+from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out, show_trace
 from .hosts import check_hosts_args, diagnose_hosts, hosts_opt, trace_hosts
 
 
@@ -37,17 +37,8 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
     from ..trace.run import run_trace
     require_root()
     lang = lang_of(lang)
-    res = run_trace(open_lab(lab), src, dst, tcp, udp, size, keep_raw=bool(pcap))
-    if pcap:
-        from ..output import emit as emit_to
-        n = emit_to(res, "pcapng", dest=pcap)
-        err.print(f"wrote {n} frames to {pcap}")
-    if as_json:
-        emit(res, True, lang)
-    else:
-        from ..output.trace_view import trace_view
-        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
-    finish(res.reachable)
+    show_trace(run_trace(open_lab(lab), src, dst, tcp, udp, size, keep_raw=bool(pcap)), as_json, lang, pcap,
+               no_underlay)
 
 
 @guarded

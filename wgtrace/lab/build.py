@@ -11,7 +11,7 @@ import os
 import time
 from typing import Callable
 
-from ..errors import BuildError, LabStateError
+from ..errors import LabStateError
 from ..nodes.netns import NetnsNode
 from ..spec.model import Lab
 from . import teardown

@@ -98,26 +98,12 @@ class Pool:
             for c in self.conns.values():
                 c.problem = "this machine has no ssh client: install openssh-client."
             return
-        procs = {}
-        for name, c in self.conns.items():
-            err = tempfile.TemporaryFile()
-            argv = c.ssh_argv("-o", "ControlMaster=auto", "-o", f"ControlPersist={PERSIST}", "-N", "-f",
-                              "--", c.target)
-            procs[name] = (subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=err, start_new_session=True), err, time.monotonic())
-        deadline = time.monotonic() + timeout
-        for name, (p, err, t0) in procs.items():
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            err.seek(0)
-            text = err.read().decode(errors="replace")
-            err.close()
-            c = self.conns[name]
-            if p.returncode != 0:
-                c.problem = explain(name, c.target, text or "the connection did not open in time")
+        jobs = {name: (c.ssh_argv("-o", "ControlMaster=auto", "-o", f"ControlPersist={PERSIST}", "-N", "-f",
+                                  "--", c.target), None) for name, c in self.conns.items()}
+        for name, (status, _, text) in run_all(jobs, timeout).items():
+            if status != 0:
+                self.conns[name].problem = explain(name, self.conns[name].target,
+                                                   text or "the connection did not open in time")
 
     def close(self) -> None:
         """End every master connection (``ssh -O exit``) and remove the sockets' directory."""
