@@ -1,3 +1,4 @@
+"""python3 -m wgtrace: the command line (wgtrace/cli)."""
 from .cli import main
 
 main()

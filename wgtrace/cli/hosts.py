@@ -29,23 +29,9 @@ def warn_unseen(net) -> None:
                   soft_wrap=True)
 
 
-def _endpoints(net, src: str, dst: str) -> None:
-    """The probe needs its sender; a destination host that cannot be read has no address to aim at."""
-    from ..errors import LabFileError
-    unseen = net.unseen or {}
-    for role, name in (("sender", src), ("destination", dst)):
-        if name in net.nodes and name not in net.model.nodes:
-            raise LabFileError(f"{name} cannot be the probe's {role}: {unseen.get(name) or 'it could not be read'}"
-                               + (" Probe one of its addresses instead." if role == "destination" else ""))
-
-
 def trace_hosts(path: str, src: str, dst: str, tcp, udp, size, as_json: bool, lang: str, pcap, no_underlay) -> None:
-    from ..hosts.open import open_hosts
-    from ..trace.run import run_trace
-    with open_hosts(path) as net:
-        warn_unseen(net)
-        _endpoints(net, src, dst)
-        res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+    from ..hosts.run import trace_hosts as run
+    res = run(path, src, dst, on_open=warn_unseen, tcp=tcp, udp=udp, size=size, keep_raw=bool(pcap))
     show_trace(res, as_json, lang, pcap, no_underlay)
 
 
@@ -68,27 +54,11 @@ class Asker:
 
 
 def diagnose_hosts(path: str, src: str, dst: str, kw: dict, as_json: bool, fix: bool, yes: bool) -> None:
-    from ..hosts.open import open_hosts, reread
-    with open_hosts(path) as net:
-        warn_unseen(net)
-        _endpoints(net, src, dst)
-        if fix:
-            from ..diagnose.fixloop import fix_loop
-            for h in net.nodes.values():
-                h.confirm = Asker(yes)
-            first = [net]
-
-            def net_of():
-                n = first.pop() if first else reread(net)
-                return n
-            run = fix_loop(net_of, src, dst,
-                           on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
-            emit(run, as_json, kw["lang"])
-            finish(run.reachable)
-        from ..diagnose.run import diagnose as run_diagnose
-        d = run_diagnose(net, src, dst, **kw)
-    emit(d, as_json, kw["lang"])
-    finish(d.reachable)
+    from ..hosts.run import diagnose_hosts as run
+    result = run(path, src, dst, kw, fix, Asker(yes), on_open=warn_unseen,
+                 on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])))
+    emit(result, as_json, kw["lang"])
+    finish(result.reachable)
 
 
 @guarded
