@@ -129,7 +129,7 @@ def send_error(ctx: Context) -> Verdict | None:
     if dev:
         v = link_restore(ctx, src, dev, "request")
         if v:
-            v.evidence.insert(0, _ev(src, "kernel", "sendto", error=err))
+            v.lead(src, "kernel", "sendto", error=err)
             return v
     v = Verdict("route-missing", Stop(src, None, "request"), params={"node": src, "dst": dst, "iface": "-",
                                                                     **way(dev if ctx.is_wg(src, dev) else None)})
@@ -165,10 +165,6 @@ def tunnel_door(ctx: Context, node: str, dst: str) -> tuple[str, str, str] | Non
                         return other, ip, name
     return None
 
-
-def _ev(node, kind, key, **params):
-    from .verdict import Evidence
-    return Evidence(node, kind, key, tuple(params.items()))
 
 
 def nothing_sent(ctx: Context) -> Verdict | None:
@@ -246,7 +242,7 @@ def wrong_exit(ctx: Context) -> Verdict | None:
         if want_dev:
             v = link_restore(ctx, node, want_dev, h.role)
             if v:
-                v.evidence.insert(0, _ev(node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=want))
+                v.lead(node, "capture", "left-not-by", summary=h.summary, iface=h.iface, want=want)
                 return v
         r = ctx.route(node, dst)
         v = Verdict("route-missing", Stop(node, h.iface, h.role),

@@ -130,7 +130,7 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
     if want and so_far and (not r.ok or r.dev != want):
         down = link_restore(ctx, node, want, phase)
         if down:
-            down.evidence.insert(0, _ev(node, seen))
+            down.lead(node, seen[0], seen[1], **seen[2])
             if r.ok:
                 down.add(node, "route", "route-get-iif", dst=dst, src=h.src, iif=h.iface, dev=r.dev)
             return down
@@ -166,13 +166,13 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
     out = r.dev
     down = link_restore(ctx, node, out, phase)
     if down:
-        down.evidence.insert(0, _ev(node, seen))
+        down.lead(node, seen[0], seen[1], **seen[2])
         return down
     far = fixes.far_end(ctx, node, out)
     if far:
         down = link_restore(ctx, far[0], far[1], phase)
         if down:
-            down.evidence.insert(0, _ev(node, seen))
+            down.lead(node, seen[0], seen[1], **seen[2])
             return down
     if not ctx.is_wg(node, out):
         v = neighbor(ctx, node, out, r.via or dst, bool(r.via), dst, phase, seen=h)
@@ -184,11 +184,6 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
         v.add(node, "link", "mtu-smaller", iface=out, mtu=link.mtu, size=h.length)
         return v.fixes(node, *fixes.mtu_fix(ctx, node, out))
     return inconsistent(ctx, "forwards", node=node, dst=dst, dev=out)
-
-
-def _ev(node: str, seen: tuple):
-    from .verdict import Evidence
-    return Evidence(node, seen[0], seen[1], tuple(seen[2].items()))
 
 
 def next_link(ctx: Context, h, phase: str) -> Verdict | None:
@@ -206,7 +201,6 @@ def next_link(ctx: Context, h, phase: str) -> Verdict | None:
     for node, iface in ends:
         v = link_restore(ctx, node, iface, phase)
         if v:
-            v.evidence.insert(0, _ev(h.node, ("capture", "left", {"summary": h.summary, "node": h.node,
-                                                                   "iface": h.iface})))
+            v.lead(h.node, "capture", "left", summary=h.summary, node=h.node, iface=h.iface)
             return v
     return inconsistent(ctx, "left-lost", node=h.node, iface=h.iface)

@@ -13,8 +13,7 @@ from ..errors import LabStateError
 from ..lab.open import Network
 from ..texts import explain
 from ..trace.path import TraceResult, assemble
-from ..trace.run import again, first_watch, prepare, probe_once
-from ..trace.scope import escaped
+from ..trace.run import prepare, probe_once, widening
 from . import facts as factsmod
 from .context import Context
 from .rules import decide
@@ -79,8 +78,9 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
              size: int | None = None, lang: str = "en") -> Diagnosis:
     t0 = time.monotonic()
     probe = prepare(net, src, dst, tcp, udp, size)
-    watched = first_watch(net, probe)
-    for _ in range(4):
+    seen: dict = {}
+
+    def look(probe, watched: set[str]) -> TraceResult:
         nodes = [h for n, h in net.nodes.items() if n in watched]
         with net.exclusive():            # counters move for this probe only, not for a concurrent one
             facts = factsmod.snapshot(nodes)
@@ -90,13 +90,10 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
                                     f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
             obs = probe_once(net, probe, exclusive=False, watched=watched)
             factsmod.finish(nodes, facts)
-        wg_ifaces = {(n, w.name) for n, f in facts.items() for w in f.wg}
-        res = assemble(net.model, obs, src, dst, wg_ifaces)
-        more = escaped(net, res, watched)
-        if not more:
-            break
-        watched |= more                   # it went where nobody watched: look there too
-        probe = again(probe)
+        seen.update(facts=facts, gone=gone)
+        return assemble(net.model, obs, src, dst, {(n, w.name) for n, f in facts.items() for w in f.wg})
+    res = widening(net, probe, look)
+    facts, gone = seen["facts"], seen["gone"]
     # The probe's flow as connection tracking saw it, on the nodes that translate addresses.
     first = next((h for h in res.hops if h.role == "request" and h.layer == "inner"), None)
     if first:

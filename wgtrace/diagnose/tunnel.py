@@ -214,7 +214,7 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
     for name in ([listening.name] if listening else ctx.model_wg(node) or ([wg] if wg else [])):
         gone = link_restore(ctx, node, name, phase)
         if gone:
-            gone.evidence.insert(0, _arrived(node, h))
+            gone.lead(node, "capture", "arrived-on", summary=h.summary, iface=h.iface)
             return gone
     # 3. sent to a port where WireGuard does not listen: the port the lab file gives it (it was
     #    changed here, and its peers still send there), else the sender's endpoint is wrong
@@ -273,7 +273,7 @@ def receive(ctx: Context, h, phase: str, sender: str | None = None) -> Verdict:
     # 6. a session the sender still uses and this side has lost
     s = stale(ctx, node, sender, phase, wg)
     if s:
-        s.evidence.insert(0, _arrived(node, h))
+        s.lead(node, "capture", "arrived-on", summary=h.summary, iface=h.iface)
         return s
     return inconsistent(ctx, "datagram-passes", node=node)
 
@@ -306,10 +306,6 @@ def _rp_filtered(ctx: Context, h, phase: str, params: dict) -> Verdict | None:
         v.fixes(node, *fixes.restore_route(ctx, node, h.src))
     return v
 
-
-def _arrived(node: str, h):
-    from .verdict import Evidence
-    return Evidence(node, "capture", "arrived-on", (("summary", h.summary), ("iface", h.iface)))
 
 
 def remote_state(ctx: Context, sender: str, remote: str, phase: str, peer) -> Verdict | None:

@@ -68,6 +68,11 @@ class Verdict:
             self.evidence.append(e)
         return self
 
+    def lead(self, node: str, kind: str, key: str, /, **params) -> "Verdict":
+        """Evidence that goes first: what was seen before the finding of another check."""
+        self.evidence.insert(0, Evidence(node, kind, key, tuple(params.items())))
+        return self
+
     def fixes(self, node: str, *argvs) -> "Verdict":
         self.fix += [Fix(node, tuple(a)) for a in argvs]
         return self

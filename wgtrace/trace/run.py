@@ -92,22 +92,29 @@ def again(probe: Probe) -> Probe:
     return Probe.new(probe.src_node, probe.dst, probe.kind, probe.port, probe.size)
 
 
-def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
-              size: int | None = None, keep_raw: bool = False) -> TraceResult:
-    """Trace on a network; with ``keep_raw`` the result keeps the raw frames (for pcapng)."""
+def widening(net: Network, probe: Probe, look) -> TraceResult:
+    """``look(probe, watched) -> TraceResult`` on the first watch (scope.py), then again with a
+    new probe and a wider watch for as long as the packet goes where nobody watched (4 looks at most)."""
     from .scope import escaped
-    probe = prepare(net, src, dst, tcp, udp, size)
     watched = first_watch(net, probe)
-    wg = wg_interfaces(net, watched)
     for _ in range(4):
-        obs = probe_once(net, probe, keep_raw, watched=watched)
-        res = assemble(net.model, obs, src, dst, wg)
+        res = look(probe, watched)
         more = escaped(net, res, watched)
         if not more:
             break
-        watched |= more                 # it went where nobody watched: look there too
-        wg |= wg_interfaces(net, more)
+        watched |= more
         probe = again(probe)
-    res.observation = obs if keep_raw else None
+    return res
+
+
+def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
+              size: int | None = None, keep_raw: bool = False) -> TraceResult:
+    """Trace on a network; with ``keep_raw`` the result keeps the raw frames (for pcapng)."""
+    def look(probe: Probe, watched: set[str]) -> TraceResult:
+        obs = probe_once(net, probe, keep_raw, watched=watched)
+        res = assemble(net.model, obs, src, dst, wg_interfaces(net, watched))
+        res.observation = obs if keep_raw else None
+        return res
+    res = widening(net, prepare(net, src, dst, tcp, udp, size), look)
     net.close()
     return res
