@@ -72,8 +72,8 @@ def main() -> None:
     from wgtrace.lab.inject import inject
     from wgtrace.lab.runtime import load_state
     from wgtrace.lab.teardown import lab_down
-    from wgtrace.spec.faults import find_fault, load_faults
-    from wgtrace.spec.labfile import find_lab, load_lab
+    from wgtrace.model.faults import find_fault, load_faults
+    from wgtrace.model.labfile import find_lab, load_lab
     if load_state(a.name) is not None:
         raise SystemExit(f"a lab {a.name!r} is up already: take it down or pass --name")
     faults = load_faults(str(find_lab("seed")))

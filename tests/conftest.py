@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 import pytest
 
-from wgtrace.spec.model import Lab
+from wgtrace.model.lab import Lab
 from wgtrace.nodes.netns import NetnsNode
 from wgtrace.lab.runtime import LabState
 
@@ -239,7 +239,7 @@ class LabFactory:
         down after it, whatever happens inside."""
         from wgtrace.lab.build import lab_up
         from wgtrace.errors import LabStateError
-        from wgtrace.spec.labfile import load_lab
+        from wgtrace.model.labfile import load_lab
         from wgtrace.lab.teardown import lab_down
         for _ in range(20):
             model = load_lab(lab_file, rename=name or fresh_lab_name(), params=params)

@@ -21,8 +21,8 @@ from wgtrace.diagnose.run import diagnose
 from wgtrace.diagnose.verdict import CAUSES
 from wgtrace.lab.inject import inject
 from wgtrace.lab.open import open_lab
-from wgtrace.spec.faults import find_fault, load_faults
-from wgtrace.spec.labfile import available_labs, find_lab, load_lab
+from wgtrace.model.faults import find_fault, load_faults
+from wgtrace.model.labfile import available_labs, find_lab, load_lab
 from wgtrace.teach.exercise import default_probe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verdicts"

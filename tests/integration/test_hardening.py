@@ -14,8 +14,8 @@ import pytest
 
 from wgtrace.errors import ExitStatus
 from wgtrace.lab.inject import inject
-from wgtrace.spec.faults import find_fault, load_faults
-from wgtrace.spec.labfile import find_lab
+from wgtrace.model.faults import find_fault, load_faults
+from wgtrace.model.labfile import find_lab
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = load_faults(str(find_lab("seed")))
@@ -61,7 +61,7 @@ def test_a_huge_lab_file_is_refused_at_once_with_nothing_built(cli, tmp_path):
 
 
 def test_a_big_lab_within_the_file_limits_is_counted_before_building(tmp_path):
-    from wgtrace.spec.labfile import load_lab
+    from wgtrace.model.labfile import load_lab
     f = tmp_path / "many.toml"
     f.write_text('name = "many"\n[params]\nn = 1001\n[nodes."n{i}"]\neach = { i = "1..n" }\n'
                  'addresses = { eth0 = "10.1.{i // 256}.{i % 256}/16" }\n')

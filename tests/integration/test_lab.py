@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from wgtrace.errors import ExitStatus
-from wgtrace.spec.labfile import load_lab
+from wgtrace.model.labfile import load_lab
 from wgtrace.lab.runtime import lab_dir, load_state
 from wgtrace.nodes.wgstate import parse_dump
 

@@ -19,9 +19,9 @@ import ssh_support as S
 from wgtrace.diagnose.run import diagnose
 from wgtrace.lab.inject import inject
 from wgtrace.lab.open import open_lab
-from wgtrace.spec.commands import SSH_HOSTKEY
-from wgtrace.spec.faults import find_fault, load_faults
-from wgtrace.spec.labfile import find_lab
+from wgtrace.model.commands import SSH_HOSTKEY
+from wgtrace.model.faults import find_fault, load_faults
+from wgtrace.model.labfile import find_lab
 
 SEED_FAULTS = load_faults(str(find_lab("seed")))
 # target-sshd-stopped stops the very sshd that target is reached through: not a fault to see over SSH

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from wgtrace.spec.lessons import load_lesson
+from wgtrace.teach.lessons import load_lesson
 from wgtrace.teach.walk import walk
 
 
@@ -118,7 +118,7 @@ def test_exercise_fixed_seed_solved_by_the_diagnosis_then_check_passes(lab_facto
 
 def test_guided_stage_typed_in_another_shell_passes_on_enter(lab_factory, tmp_path, monkeypatch):
     from wgtrace.teach.guided import GuidedLesson
-    from wgtrace.spec.commands import stage_commands
+    from wgtrace.model.commands import stage_commands
     monkeypatch.setenv("WGTRACE_STATE_DIR", str(tmp_path))
     said = []
     g = GuidedLesson(load_lesson("seed", "en"), lambda k, t: said.append((k, t)), True,

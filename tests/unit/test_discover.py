@@ -7,12 +7,12 @@ from __future__ import annotations
 import tomllib
 
 from wgtrace.hosts.discover import discover
-from wgtrace.hosts.tomlout import lab_toml
+from wgtrace.model.tomlout import lab_toml
 from wgtrace.nodes.base import LinkInfo, RouteInfo
 from wgtrace.nodes.sshstate import HostState
 from wgtrace.nodes.wgstate import WgIface, WgPeer
-from wgtrace.spec.labfile import load_lab
-from wgtrace.spec.parse import parse_lab
+from wgtrace.model.labfile import load_lab
+from wgtrace.model.parse import parse_lab
 
 KA, KB = "A" * 43 + "=", "B" * 43 + "="
 _macs = iter(range(1, 1000))

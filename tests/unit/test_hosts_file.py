@@ -10,7 +10,7 @@ import pytest
 
 from wgtrace.errors import LabFileError
 from wgtrace.hosts.file import load_hosts, parse_hosts
-from wgtrace.spec.labfile import load_lab
+from wgtrace.model.labfile import load_lab
 
 REPO = Path(__file__).resolve().parents[2]
 

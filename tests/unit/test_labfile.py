@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from wgtrace.errors import ExitStatus, LabFileError, UsageError
-from wgtrace.spec.labfile import available_labs, load_lab, parse_lab
-from wgtrace.spec.commands import endpoint_of, stage_commands
+from wgtrace.model.labfile import available_labs, load_lab, parse_lab
+from wgtrace.model.commands import endpoint_of, stage_commands
 from wgtrace.nodes.wgstate import parse_dump
 
 LABFILES = Path(__file__).resolve().parent / "labfiles"

@@ -10,7 +10,7 @@ import pytest
 
 from wgtrace.diagnose.replay import load_context
 from wgtrace.diagnose.rules import decide
-from wgtrace.spec.labfile import find_lab
+from wgtrace.model.labfile import find_lab
 
 FIXTURES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "verdicts").glob("*/*.json"))
 

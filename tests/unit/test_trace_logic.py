@@ -6,7 +6,7 @@ import struct
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
-from wgtrace.spec.labfile import load_lab
+from wgtrace.model.labfile import load_lab
 from wgtrace.trace.capture import Capture, Observation
 from wgtrace.trace.packets import ARPHRD_ETHER, ARPHRD_NONE, ip_payload, parse_ip, summary, wg_carries
 from wgtrace.trace.path import assemble

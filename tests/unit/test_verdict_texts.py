@@ -12,8 +12,8 @@ from wgtrace.diagnose.iptables import Counter, counter_diff, parse_iptables_save
 from wgtrace.diagnose.rules import decide
 from wgtrace.diagnose.verdict import CAUSES, Fix, Stop
 from wgtrace.nodes.base import LinkInfo, RouteLookup
-from wgtrace.spec.labfile import load_lab
-from wgtrace.spec.lessons import load_lesson, matches
+from wgtrace.model.labfile import load_lab
+from wgtrace.teach.lessons import load_lesson, matches
 from wgtrace.texts import LANGS, catalogue, explain, say
 from wgtrace.trace.path import Hop, Place, Story, TraceResult
 

@@ -81,7 +81,7 @@ def guarded(fn):
 
 
 def check_name(name: Optional[str]) -> None:
-    from ..spec.labfile import LAB_NAME_RE
+    from ..model.labfile import LAB_NAME_RE
     if name is not None and not LAB_NAME_RE.match(name):
         raise UsageError(f"--name {name!r}: a lab name is lower-case letters and digits, at most 12 characters.")
 

@@ -23,7 +23,7 @@ def lab_up(lab: str = typer.Argument("seed", help="Lab name in labs/ or path to 
     from ..lab.build import lab_up as up
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
-    from ..spec.labfile import load_lab
+    from ..model.labfile import load_lab
     require_root()
     check_name(name)
     model = load_lab(lab, rename=name, params=params_of(set_))
@@ -87,7 +87,7 @@ def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file."),
     """The walkthrough's stages and the commands each one types, node by node (with the real
     public keys when a lab built from this file is up)."""
     from ..lab.open import model_and_keys
-    from ..spec.commands import stage_commands
+    from ..model.commands import stage_commands
     model, keys = model_and_keys(lab, running)
     for i, s in enumerate(model.stages):
         out.print(f"[bold]{i:2} {s.name}[/]  {s.title}", highlight=False, markup=True)

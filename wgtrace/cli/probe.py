@@ -81,10 +81,10 @@ def break_(fault: Optional[str] = typer.Argument(None, help="Name of the fault t
     from ..lab.inject import inject
     from ..lab.open import require_lab
     from ..lab.preflight import require_root
-    from ..spec.faults import find_fault, load_faults
+    from ..model.faults import find_fault, load_faults
     if list_ or not fault:
         from ..lab.runtime import load_state
-        from ..spec.labfile import find_lab
+        from ..model.labfile import find_lab
         st = load_state(lab) if lab else None
         for f in load_faults(st.file if st else str(find_lab(lab or "seed"))):
             out.print(f"[bold]{f.name:<28}[/] {f.summary}  [dim]({f.cause} at {f.node})[/]", highlight=False)

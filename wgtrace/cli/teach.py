@@ -21,7 +21,7 @@ def walk(lesson: str = typer.Argument("seed", help="Lesson to walk through (less
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
     from ..output.walk_view import WalkView
-    from ..spec.lessons import load_lesson
+    from ..teach.lessons import load_lesson
     from ..teach.walk import walk as run_walk
     require_root()
     check_name(name)
@@ -48,7 +48,7 @@ def lesson(lesson: str = typer.Argument("seed", help="Lesson to work through (le
            name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
     """Guided mode: type each stage's commands yourself; the lab checks when the stage holds."""
     from ..lab.preflight import require_root
-    from ..spec.lessons import load_lesson
+    from ..teach.lessons import load_lesson
     from ..teach.guided import GuidedLesson
     require_root()
     check_name(name)
@@ -76,7 +76,7 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
     """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
-    from ..spec.labfile import load_lab
+    from ..model.labfile import load_lab
     from ..teach.exercise import start_exercise
     require_root()
     check_name(name)

@@ -2,7 +2,7 @@
 an MTU error, and a node that sent a tunnel-bound packet out of the wrong interface."""
 from __future__ import annotations
 
-from ..spec.commands import sshd_argv
+from ..model.commands import sshd_argv
 from . import fixes
 from .context import Context, in_nets
 from .verdict import Stop, Verdict

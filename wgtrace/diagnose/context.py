@@ -11,8 +11,8 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 
 from ..nodes.base import RouteLookup
-from ..spec.commands import endpoint_of
-from ..spec.model import Lab
+from ..model.commands import endpoint_of
+from ..model.lab import Lab
 from ..trace.path import Hop, TraceResult
 from .facts import NodeFacts
 

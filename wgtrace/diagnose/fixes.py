@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..spec.commands import peer_argv
+from ..model.commands import peer_argv
 from .context import Context, in_nets
 
 
@@ -136,7 +136,7 @@ def lost_routes(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
 def recreate_wg(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
     """Everything the lab file gives a WireGuard interface that is gone: the interface, its key,
     address and port, its peers (their real keys) and the routes through it."""
-    from ..spec.commands import endpoint_of
+    from ..model.commands import endpoint_of
     n = ctx.lab.nodes[node]
     w = n.wireguard[iface]
     cmds = [("ip", "link", "add", "dev", iface, "type", "wireguard"), ("ip", "addr", "add", w.address, "dev", iface),

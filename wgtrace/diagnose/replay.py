@@ -53,7 +53,7 @@ def dump_context(ctx: Context) -> dict:
 
 def load_context(d: dict, lab_file: str | None = None) -> Context:
     """``lab_file``: where the lab file is on this machine (the recorded path may be another's)."""
-    from ..spec.labfile import load_lab
+    from ..model.labfile import load_lab
     lab = load_lab(lab_file or d["lab"]["file"], rename=d["lab"]["name"],
                    params={k: str(v) for k, v in d["lab"]["params"].items()})
     return Context(lab, load_trace(d["trace"]), {n: NodeFacts.from_json(f) for n, f in d["facts"].items()},

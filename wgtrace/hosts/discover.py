@@ -5,8 +5,8 @@ more share a bridge (a host's own bridge when one of them has it, else a switch 
 A gateway that is no host's address, or a peer reached at an address that is no host's, means
 something in the middle (the internet, a NAT router): it becomes one node of its own that holds
 those gateways, forwards between them and masquerades where NAT was seen. The result is the
-data of a lab file: ``spec.parse.parse_lab`` turns it into the model trace and diagnose read,
-and ``wgtrace discover`` writes it (hosts/tomlout.py) so ``wgtrace lab up`` rebuilds the network
+data of a lab file: ``model.parse.parse_lab`` turns it into the model trace and diagnose read,
+and ``wgtrace discover`` writes it (model/tomlout.py) so ``wgtrace lab up`` rebuilds the network
 with fresh keys. The hosts' keys never appear: peers are named by the host that has the key.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..nodes.sshstate import HostState
-from ..spec import fields as F
+from ..model import fields as F
 from . import nodedata
 from .nodedata import WG_STAGE, Notes
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabFileError
-from ..spec import fields as F
+from ..model import fields as F
 
 TOP_KEYS = {"ssh_config", "ignore", "hosts", "description"}
 HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description"}

@@ -1,5 +1,5 @@
 """One host's own part of a lab file, from its state: routes, policy rules, sysctls, firewall,
-WireGuard. Only what a lab file can say and its checks accept is kept (spec/fields.py); what
+WireGuard. Only what a lab file can say and its checks accept is kept (model/fields.py); what
 is left out is noted, never silently lost.
 
 discover.py decides the interfaces, addresses and cables; this module gets them as given.
@@ -10,7 +10,7 @@ import ipaddress
 import shlex
 
 from ..nodes.sshstate import HostState
-from ..spec import fields as F
+from ..model import fields as F
 
 BUILTIN = {"filter": {"INPUT", "FORWARD", "OUTPUT"},
            "nat": {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},

@@ -35,7 +35,7 @@ def connect(hf: HostsFile) -> Hosts:
 
 def build_network(hf: HostsFile, hosts: Hosts) -> Network:
     """The model from the hosts' state, as ``discover`` would write it."""
-    from ..spec.parse import parse_lab
+    from ..model.parse import parse_lab
     from .discover import discover
     states = {n: h.state for n, h in hosts.nodes.items() if h.state is not None and not h.problem}
     ignore = {n: set(h.ignore) for n, h in hosts.nodes.items()}

@@ -14,7 +14,7 @@ from .file import load_hosts
 
 
 def lab_name(want: str | None, output: str | None, fallback: str) -> str:
-    from ..spec.fields import LAB_NAME_RE
+    from ..model.fields import LAB_NAME_RE
     if want is not None:
         if not LAB_NAME_RE.match(want):
             raise LabFileError(f"--name {want!r}: a lab name is lower-case letters and digits, at most 12 characters.")
@@ -27,7 +27,7 @@ def discover_file(hosts_path: str, output: str | None, name: str | None) -> tupl
     """(the lab file's text, what was left out, hosts that could not be read and why)."""
     from .discover import discover
     from .open import connect
-    from .tomlout import lab_toml
+    from ..model.tomlout import lab_toml
     hf = load_hosts(hosts_path)
     lab = lab_name(name, output, hf.name)
     hosts = connect(hf)
@@ -50,11 +50,11 @@ def discover_file(hosts_path: str, output: str | None, name: str | None) -> tupl
     text = lab_toml(data, header)
     if output:
         Path(output).write_text(text, encoding="utf-8")
-        from ..spec.labfile import load_lab
+        from ..model.labfile import load_lab
         load_lab(output)         # what we wrote must load: a LabFileError here is a bug, said as one
     else:
         import tempfile
-        from ..spec.labfile import load_lab
+        from ..model.labfile import load_lab
         with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8") as f:
             f.write(text)
             f.flush()

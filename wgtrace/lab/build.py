@@ -1,6 +1,6 @@
 """Realise a lab model as namespaces, links and processes, up to a given stage.
 
-Division of labour: the model (spec/model.py) says what should exist; this module makes the
+Division of labour: the model (model/lab.py) says what should exist; this module makes the
 namespaces, cables, keys and services exist; lab/stages.py types each stage's commands;
 lab/teardown.py removes it all. Progress is reported through an ``on_event`` callback (the
 CLI draws it), never printed from here.
@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..errors import LabStateError
 from ..nodes.netns import NetnsNode
-from ..spec.model import Lab
+from ..model.lab import Lab
 from . import teardown
 from .preflight import (can_switch_user, check_capacity, choose_wg_impl, inotify_use, require_root,
                         require_tools)

@@ -6,7 +6,7 @@ import shlex
 import signal
 
 from ..errors import BuildError
-from ..spec.faults import Fault, fill
+from ..model.faults import Fault, fill
 from .runtime import LabState
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import LabFileError, LabStateError
 from ..nodes.base import Node
-from ..spec.model import Lab
+from ..model.lab import Lab
 from .runtime import LabState, load_state, pid_alive, running_labs
 
 
@@ -79,7 +79,7 @@ def require_lab(lab: str | None) -> LabState:
 
 def model_of(state: LabState) -> Lab:
     """The lab file a running lab was built from, under the name it runs as."""
-    from ..spec.labfile import load_lab
+    from ..model.labfile import load_lab
     return load_lab(state.file, rename=state.lab, params={k: str(v) for k, v in state.params.items()})
 
 
@@ -110,7 +110,7 @@ def open_lab(lab: str | None) -> Network:
 def model_and_keys(lab: str, running: str | None = None) -> tuple[Lab, dict[str, str] | None]:
     """A lab file's model and, when a lab built from it is up, that lab's real public keys:
     ``running`` names the lab; else a lab up under the same name, or the only one up from this file."""
-    from ..spec.labfile import find_lab, load_lab
+    from ..model.labfile import find_lab, load_lab
     if running:
         st = require_lab(running)
         return model_of(st), dict(st.keys)

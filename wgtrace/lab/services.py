@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from ..nodes.netns import NetnsNode
-from ..spec.commands import SSH_HOSTKEY, sshd_argv
-from ..spec.model import Lab
+from ..model.commands import SSH_HOSTKEY, sshd_argv
+from ..model.lab import Lab
 from .preflight import which
 
 TCP_LISTENER = (

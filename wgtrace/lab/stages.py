@@ -6,8 +6,8 @@ import time
 
 from ..errors import BuildError
 from ..nodes.netns import NetnsNode
-from ..spec.commands import stage_commands
-from ..spec.model import Lab
+from ..model.commands import stage_commands
+from ..model.lab import Lab
 from .runtime import LabState
 
 

@@ -12,7 +12,7 @@ import signal
 import time
 
 from ..errors import UsageError
-from ..spec.labfile import LAB_NAME_RE
+from ..model.labfile import LAB_NAME_RE
 from .runtime import NETNS_DIR, RUN_ROOT, lab_dir, load_state, running_labs
 
 

@@ -6,7 +6,7 @@ import base64
 import time
 from html import escape
 
-from ..spec.labfile import load_lab
+from ..model.labfile import load_lab
 from ..teach.progress import Record
 from .svg import topology_svg
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..spec.model import Lab
+from ..model.lab import Lab
 
 
 def _layout(lab: Lab, root: str) -> dict[str, tuple[int, int]]:

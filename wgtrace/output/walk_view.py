@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from ..spec.lessons import Lesson
+from ..teach.lessons import Lesson
 from ..texts import say, words
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from ..nodes.wgstate import WgIface
-from ..spec.model import Node
+from ..model.lab import Node
 
 
 def wg_quick(node: Node, w: WgIface, private: str, names: dict[str, str], upto: set[str]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..diagnose.run import diagnose
 from ..errors import LabFileError
 from ..lab.open import Network
-from ..spec.model import Check
+from ..model.lab import Check
 
 
 @dataclass

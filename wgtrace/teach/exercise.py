@@ -17,8 +17,8 @@ from ..lab.inject import inject
 from ..lab.open import open_lab
 from ..lab.runtime import LabState
 from ..lab.teardown import lab_down
-from ..spec.faults import Fault, load_faults, pick
-from ..spec.model import Lab
+from ..model.faults import Fault, load_faults, pick
+from ..model.lab import Lab
 from .guided import diagnosis_record
 from .progress import Record, load_record
 

@@ -16,9 +16,9 @@ from ..lab.open import open_lab
 from ..lab.runtime import load_state
 from ..lab.teardown import lab_down
 from ..nodes.base import Node
-from ..spec.commands import stage_commands
-from ..spec.labfile import load_lab
-from ..spec.lessons import Lesson, matches
+from ..model.commands import stage_commands
+from ..model.labfile import load_lab
+from ..teach.lessons import Lesson, matches
 from ..texts import say
 from .progress import Record, load_record
 from .stagecheck import stage_checks

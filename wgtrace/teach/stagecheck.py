@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..nodes.base import Node
-from ..spec.model import Lab
+from ..model.lab import Lab
 
 
 @dataclass

@@ -16,9 +16,9 @@ from ..lab.build import lab_up
 from ..lab.open import open_lab
 from ..lab.stages import advance
 from ..lab.teardown import lab_down
-from ..spec.commands import stage_commands
-from ..spec.labfile import load_lab
-from ..spec.lessons import Lesson, matches
+from ..model.commands import stage_commands
+from ..model.labfile import load_lab
+from ..teach.lessons import Lesson, matches
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..spec.model import Lab
+from ..model.lab import Lab
 from .capture import Capture, Observation
 from .packets import TCP_RST, TCP_SYN, summary, wg_carries
 

@@ -9,7 +9,7 @@ import ipaddress
 
 from ..errors import LabFileError, UsageError
 from ..lab.open import Network
-from ..spec.model import Lab
+from ..model.lab import Lab
 from .capture import Observation, observe
 from .path import TraceResult, assemble
 from .probe import Probe

@@ -1,5 +1,6 @@
-"""What a network is, as data: lab files (labfile -> model), the commands each stage types
-(commands), fault catalogues (faults) and lessons (lessons). Nothing here touches the kernel."""
+"""What a network is, as data: a lab file read (labfile, expand), checked field by field (parse,
+fields, validate) into small typed records (lab), the commands each stage types (commands), fault
+catalogues (faults), and the lab-file writer (tomlout). Nothing here touches the kernel."""
 from __future__ import annotations
 
 import sys

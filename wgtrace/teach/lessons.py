@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from ..errors import LabFileError
-from . import data_dir
+from ..model import data_dir
 from ..texts import LANGS
 
 LESSONS_DIR = data_dir("lessons")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from .fields import Errors
-from .model import Link, Node
+from .lab import Link, Node
 
 
 def cross_check(errs: Errors, nodes: dict[str, Node], links: list[Link],

@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .model import Lab, Node
+from .lab import Lab, Node
 
 
 PLACEHOLDER = re.compile(r"^<[a-z0-9-]+-public-key>$")

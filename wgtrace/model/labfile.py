@@ -13,7 +13,7 @@ from ..errors import LabFileError
 from . import data_dir
 from .expand import ExpandError, expand
 from .fields import IFACE_RE, LAB_NAME_RE, NAME_RE  # noqa: F401  (re-exported: names of things)
-from .model import Lab
+from .lab import Lab
 from .parse import parse_lab
 
 LABS_DIR = data_dir("labs")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from . import fields as F
-from .model import (Check, Endpoint, IpRule, Lab, Link, Node, Peer, Route, Rule, Service, Stage,
+from .lab import (Check, Endpoint, IpRule, Lab, Link, Node, Peer, Route, Rule, Service, Stage,
                     Sysctl, WgInterface)
 
 TOP_KEYS = {"name", "description", "params", "probe", "checks", "stages", "nodes", "links"}
