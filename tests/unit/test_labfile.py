@@ -318,8 +318,7 @@ def test_checks_may_name_an_address_of_a_node(tmp_path: Path):
 def test_hub_is_valid_from_one_spoke_to_two_hundred(spokes: int):
     lab = load_lab("hub", params={"spokes": str(spokes)})
     assert len(lab.nodes) == 2 + 2 * spokes
-    addrs = [a for n in lab.nodes.values() for a in list(n.addresses.values()) +
-             [w.address for w in n.wireguard.values()]]
+    addrs = [c for n in lab.nodes.values() for _, c in n.all_cidrs()]
     assert len(addrs) == len({a.split("/")[0] for a in addrs})        # every address once
     ring = [(c.src, c.dst) for c in lab.checks if c.dst.startswith("h")]
     assert len(ring) == (spokes if spokes > 1 else 0)

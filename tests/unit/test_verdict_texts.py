@@ -8,7 +8,8 @@ import pytest
 
 from wgtrace.diagnose.context import Context
 from wgtrace.diagnose.facts import NodeFacts
-from wgtrace.diagnose.iptables import Counter, counter_diff, parse_iptables_save
+from wgtrace.diagnose import firewall
+from wgtrace.diagnose.firewall import Firewall, iptables
 from wgtrace.diagnose.rules import decide
 from wgtrace.diagnose.verdict import CAUSES, Fix, Stop
 from wgtrace.nodes.base import LinkInfo, RouteLookup
@@ -32,15 +33,16 @@ COMMIT
 
 
 def test_iptables_counters_and_what_moved():
-    before = parse_iptables_save(SAVE)
-    after = parse_iptables_save(SAVE.replace(":FORWARD DROP [3:252]", ":FORWARD DROP [4:336]"))
-    moved = counter_diff(before, after)
-    assert moved == [(Counter("filter", "FORWARD", "policy DROP", "DROP"), 1)]
-    masq = Counter("nat", "POSTROUTING", "-A POSTROUTING -s 192.168.2.0/24 -o ens192 -j MASQUERADE", "MASQUERADE")
-    assert masq in before
-    assert masq.undo() == ("iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "192.168.2.0/24", "-o", "ens192",
-                           "-j", "MASQUERADE")
-    assert moved[0][0].undo() == ("iptables", "-t", "filter", "-P", "FORWARD", "ACCEPT")
+    before = iptables.parse(SAVE)
+    after = iptables.parse(SAVE.replace(":FORWARD DROP [3:252]", ":FORWARD DROP [4:336]"))
+    moved = firewall.diff(before, after)
+    assert [(r.chain, r.text, r.verdict, r.policy, n) for r, n in moved] == [("FORWARD", "policy DROP", "drop", True, 1)]
+    masq = next(r for r in before if r.verdict == "masquerade")
+    assert masq.hook == "postrouting" and masq.match("oif") == "ens192"
+    assert firewall.undo(masq) == ("iptables", "-t", "nat", "-D", "POSTROUTING", "-s", "192.168.2.0/24", "-o",
+                                   "ens192", "-j", "MASQUERADE")
+    assert firewall.undo(moved[0][0]) == ("iptables", "-t", "filter", "-P", "FORWARD", "ACCEPT")
+    assert Firewall(before, moved).dropped("forward", 4) == moved
 
 
 def _hop(node, iface, d, src, dst, role="request", t=0.0):
@@ -72,8 +74,9 @@ def test_forwarding_off_is_forwarding_disabled_with_sysctl_fix():
 
 
 def test_forward_policy_drop_is_forward_filtered():
-    f = NodeFacts("company", sysctl={"net.ipv4.ip_forward": "1"},
-                  hits=[(Counter("filter", "FORWARD", "policy DROP", "DROP"), 1)])
+    rules = iptables.parse(SAVE)
+    policy = next(r for r in rules if r.policy and r.chain == "FORWARD")
+    f = NodeFacts("company", sysctl={"net.ipv4.ip_forward": "1"}, fw=Firewall(rules, [(policy, 1)]))
     routes = {("company", "10.10.13.61", "192.168.2.2", "wg0"): RouteLookup(True, "ens192")}
     v = decide(_ctx([_hop("company", "wg0", "in", "192.168.2.2", "10.10.13.61")], {"company": f}, routes))
     assert v.cause == "forward-filtered"

@@ -1,61 +1,110 @@
-"""Checks at the destination: the request arrived and no answer left (arrived), or the answer
-left by a way that does not lead back through the node that brought the request (no_way_back)."""
+"""Checks at the destination: the request arrived and no answer left (``arrived``, the ordered
+``ARRIVED`` checks), or the answer left by a way that does not lead back through the node that
+brought the request (``no_way_back``, a whole-path check)."""
 from __future__ import annotations
 
-from .at_source import neighbor, way
-from .context import Context, in_nets
-from .forward import _strict_rp, accept_rule
+from dataclasses import dataclass
+from functools import cached_property
+
+from .. import addr
+from ..addr import in_nets
+from . import firewall, fixes
+from .common import filtered, inconsistent, let_through, neighbor, no_route, rp_failed, rp_verdict, way
+from .context import Context
 from .verdict import Stop, Verdict
 
 
+@dataclass
+class Request:
+    """The request at the destination, seen arriving, with no answer seen leaving."""
+    ctx: Context
+    h: object
+    phase: str
+
+    @property
+    def node(self) -> str:
+        return self.h.node
+
+    @property
+    def f(self):
+        return self.ctx.f(self.node)
+
+    @cached_property
+    def params(self) -> dict:
+        return {"node": self.node, "iface": self.h.iface, "src": self.h.src, "dst": self.h.dst}
+
+    def seen(self) -> tuple:
+        return ("capture", "arrived-no-answer", {"summary": self.h.summary, "node": self.node, "iface": self.h.iface})
+
+    @cached_property
+    def back(self):
+        return self.ctx.route(self.node, self.h.src)
+
+
+def input_drops(q: Request) -> Verdict | None:
+    drops = q.f.fw.dropped("input", q.ctx.family)
+    if not drops:
+        return None
+    c, n = drops[0]
+    v = filtered("input-filtered", q.node, q.h.iface, q.phase, c, n, q.params, seen=q.seen())
+    return v.fixes(q.node, let_through(q.ctx, q.node, "input", c, q.h.iface, None, q.phase))
+
+
+def output_drops(q: Request) -> Verdict | None:
+    """It answered, and its own firewall kept the answer in."""
+    drops = q.f.fw.dropped("output", q.ctx.family)
+    if not drops:
+        return None
+    c, n = drops[0]
+    v = filtered("output-filtered", q.node, q.h.iface, "reply", c, n, q.params, seen=q.seen())
+    return v.fixes(q.node, let_through(q.ctx, q.node, "output", c, None, None, "reply"))
+
+
+def echo_ignored(q: Request) -> Verdict | None:
+    key = "net.ipv4.icmp_echo_ignore_all"
+    if q.ctx.family != 4 or q.ctx.res.probe.get("kind") != "icmp" or q.f.sysctl.get(key) != "1":
+        return None
+    v = Verdict("input-filtered", Stop(q.node, q.h.iface, q.phase), params={**q.params, "rule": f"{key} = 1"})
+    v.add(q.node, *q.seen()[:2], **q.seen()[2])
+    v.add(q.node, "sysctl", "echo-ignored")
+    return v.fixes(q.node, ("sysctl", "-w", f"{key}=0"))
+
+
+def reverse_path(q: Request) -> Verdict | None:
+    failed = rp_failed(q.ctx, q.node, q.h.iface, q.h.dst, q.h.src)
+    if failed is None:
+        return None
+    v = rp_verdict(q.ctx, q.node, q.h.iface, q.phase, q.h.dst, q.h.src, q.params, q.seen(), failed,
+                   iif_error=False)
+    return v.fixes(q.node, *fixes.restore_route(q.ctx, q.node, q.h.src))
+
+
+def no_way_home(q: Request) -> Verdict | None:
+    if q.back.ok:
+        return None
+    v = Verdict("route-missing", Stop(q.node, q.h.iface, "reply"),
+                params={**q.params, "dst": q.h.src, **way(q.ctx.wg_iface(q.node, q.h.src))})
+    v.add(q.node, *q.seen()[:2], **q.seen()[2])
+    v.add(q.node, "route", "route-get-error", dst=q.h.src, error=q.back.error)
+    return v.fixes(q.node, *fixes.restore_route(q.ctx, q.node, q.h.src))
+
+
+def next_hop_silent(q: Request) -> Verdict | None:
+    if q.ctx.is_wg(q.node, q.back.dev):
+        return None
+    return neighbor(q.ctx, q.node, q.back.dev, q.back.via or q.h.src, bool(q.back.via), q.h.src, "reply", seen=q.h)
+
+
+ARRIVED = (input_drops, output_drops, echo_ignored, reverse_path, no_way_home, next_hop_silent)
+
+
 def arrived(ctx: Context, h, phase: str) -> Verdict:
-    from . import fixes
-    from .rules import inconsistent
-    node, f = h.node, ctx.f(h.node)
-    params = {"node": node, "iface": h.iface, "src": h.src, "dst": h.dst}
-    seen = {"summary": h.summary, "node": node, "iface": h.iface}
-    drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "INPUT" and c.drops]
-    if drops:
-        c, n = drops[0]
-        v = Verdict("input-filtered", Stop(node, h.iface, phase), params={**params, "rule": c.rule})
-        v.add(node, "capture", "arrived-no-answer", **seen)
-        v.add(node, "iptables", "rule-matched", chain="INPUT", rule=c.rule, n=n)
-        return v.fixes(node, accept_rule(ctx, node, "INPUT", c, h.iface, None, phase))
-    out_drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "OUTPUT" and c.drops]
-    if out_drops:                      # it answered, and its own firewall kept the answer in
-        c, n = out_drops[0]
-        v = Verdict("output-filtered", Stop(node, h.iface, "reply"), params={**params, "rule": c.rule})
-        v.add(node, "capture", "arrived-no-answer", **seen)
-        v.add(node, "iptables", "rule-matched", chain="OUTPUT", rule=c.rule, n=n)
-        return v.fixes(node, accept_rule(ctx, node, "OUTPUT", c, None, None, "reply"))
-    if ctx.res.probe.get("kind") == "icmp" and f.sysctl.get("net.ipv4.icmp_echo_ignore_all") == "1":
-        v = Verdict("input-filtered", Stop(node, h.iface, phase),
-                    params={**params, "rule": "net.ipv4.icmp_echo_ignore_all = 1"})
-        v.add(node, "capture", "arrived-no-answer", **seen)
-        v.add(node, "sysctl", "echo-ignored")
-        return v.fixes(node, ("sysctl", "-w", "net.ipv4.icmp_echo_ignore_all=0"))
-    r = ctx.route(node, h.dst, h.src, h.iface)
-    back = ctx.route(node, h.src)
-    strict, rp_all, rp_if = _strict_rp(f, h.iface)
-    if strict and not r.ok and back.ok and back.dev != h.iface:
-        v = Verdict("rp-filter", Stop(node, h.iface, phase),
-                    params={**params, "back_dev": back.dev, "back_via": back.via or "-"})
-        v.add(node, "capture", "arrived-no-answer", **seen)
-        v.add(node, "sysctl", "rp-sysctl", all=rp_all, iface=h.iface, value=rp_if)
-        v.add(node, "route", "route-back", src=h.src, via=back.via or "-", dev=back.dev, iface=h.iface)
-        return v.fixes(node, *fixes.restore_route(ctx, node, h.src))
-    if not back.ok:
-        v = Verdict("route-missing", Stop(node, h.iface, "reply"), params={**params, "dst": h.src,
-                                                                         **way(ctx.wg_iface(node, h.src))})
-        v.add(node, "capture", "arrived-no-answer", **seen)
-        v.add(node, "route", "route-get-error", dst=h.src, error=back.error)
-        v.fixes(node, *fixes.restore_route(ctx, node, h.src))
-        return v
-    if not ctx.is_wg(node, back.dev):
-        v = neighbor(ctx, node, back.dev, back.via or h.src, bool(back.via), h.src, "reply", seen=h)
+    q = Request(ctx, h, phase)
+    for check in ARRIVED:
+        v = check(q)
         if v:
             return v
-    return inconsistent(ctx, "no-answer", node=node, dst=h.dst)
+    return inconsistent(ctx, "no-answer", node=q.node, dst=h.dst)
 
 
 def no_way_back(ctx: Context) -> Verdict | None:
@@ -74,20 +123,20 @@ def no_way_back(ctx: Context) -> Verdict | None:
     # when routers on the way have no route back to the source at all (the internet knows no
     # private network), the last node before them, if it knows the way back itself.
     i = len(sent) - 1
-    while i > 0 and _no_route(ctx.route(sent[i].node, sent[i].src)):
+    while i > 0 and no_route(ctx.route(sent[i].node, sent[i].src)):
         i -= 1
     fwd = sent[i]
     if i < len(sent) - 1:
         came = next((h for h in res.hops if h.role == "request" and h.layer == "inner" and h.dir == "in"
                      and h.node == fwd.node and h.t_ms <= fwd.t_ms), None)
         mine = ctx.route(fwd.node, fwd.src)
-        if came is None or _no_route(mine) or mine.dev != came.iface:
+        if came is None or no_route(mine) or mine.dev != came.iface:
             return None
     replies = [h for h in res.hops if h.role == "reply" and h.layer == "inner"]
     if any(h.node == fwd.node or ctx.is_wg(h.node, h.iface) for h in replies):
         return None                      # the answer found its way to the tunnel: something else stopped it
-    fwd_addr = [a.split("/")[0] for a in (ctx.f(fwd.node).link(fwd.iface).addresses
-                                          if ctx.f(fwd.node).link(fwd.iface) else [])]
+    fwd_addr = [addr.bare(a) for a in (ctx.f(fwd.node).link(fwd.iface).addresses
+                                        if ctx.f(fwd.node).link(fwd.iface) else [])]
     back = ctx.route(arrive.node, arrive.src)
     if i == len(sent) - 1 and back.via in fwd_addr:
         return None
@@ -100,17 +149,13 @@ def no_way_back(ctx: Context) -> Verdict | None:
     if i < len(sent) - 1:                # the router after fwd that has no way back
         lost = sent[i + 1]
         v.add(lost.node, "route", "route-get-error", dst=lost.src, error=ctx.route(lost.node, lost.src).error or "-")
-    masq = [c for c in ctx.f(fwd.node).rules if c.table == "nat" and c.target in ("MASQUERADE", "SNAT")]
+    fw = ctx.f(fwd.node).fw
+    masq = fw.translating(ctx.family)
     if masq:
-        v.add(fwd.node, "nat", "nat-unmatched", rules="; ".join(c.rule for c in masq))
+        v.add(fwd.node, "nat", "nat-unmatched", rules="; ".join(c.text for c in masq))
     else:
         v.add(fwd.node, "nat", "no-masquerade")
     for ct in ctx.f(fwd.node).conntrack:
         v.add(fwd.node, "conntrack", "conntrack", o_src=ct[0], o_dst=ct[1], r_src=ct[2], r_dst=ct[3],
               nat=("@", "word.snat" if ct[3] != ct[0] else "word.no-nat"))
-    return v.fixes(fwd.node, ("iptables", "-t", "nat", "-A", "POSTROUTING", "-s", vpn, "-o", fwd.iface,
-                              "-j", "MASQUERADE"))
-
-
-def _no_route(r) -> bool:
-    return not r.ok or r.type in ("unreachable", "blackhole", "prohibit")
+    return v.fixes(fwd.node, firewall.masquerade(fw, ctx.family, vpn, fwd.iface))

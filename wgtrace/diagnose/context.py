@@ -7,22 +7,16 @@ carry what, are read from the nodes, never guessed from names.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
-from ..nodes.base import RouteLookup
+from .. import addr
+from ..addr import bare, in_nets, longest
 from ..model.commands import endpoint_of
 from ..model.lab import Lab
+from ..nodes.base import RouteLookup
 from ..trace.path import Hop, TraceResult
 from .facts import NodeFacts
-
-
-def in_nets(ip: str, nets) -> bool:
-    try:
-        a = ipaddress.IPv4Address(ip)
-    except ValueError:
-        return False
-    return any(a in ipaddress.IPv4Network(n, strict=False) for n in nets)
 
 
 @dataclass
@@ -36,6 +30,11 @@ class Context:
     now: float = 0.0                   # when the state was read (handshake ages)
     stage: int | None = None           # the lab's stage (None: the last); later items are not there yet
 
+    @cached_property
+    def family(self) -> int:
+        """The probe's address family: the questions below are asked of it only."""
+        return addr.family(self.res.probe.get("dst_ip") or "") or 4
+
     # --- the lab file, up to the current stage ------------------------------------------
     def declared(self, stage_name: str | None) -> bool:
         if stage_name is None:
@@ -47,36 +46,33 @@ class Context:
     def model_route(self, node: str, dst: str, final: bool = False):
         """The most specific route the lab file declares (so far, or at its end) on ``node`` for ``dst``."""
         n = self.lab.nodes.get(node)
-        best, best_len = None, -1
-        for r in (n.routes if n else ()):
-            if r.table or (not final and not self.declared(r.stage)):
-                continue
-            net = "0.0.0.0/0" if r.dst == "default" else r.dst
-            plen = int(net.split("/")[1])
-            if in_nets(dst, [net]) and plen > best_len:
-                best, best_len = r, plen
-        return best
+        fam = addr.family(dst)
+        routes = [r for r in (n.routes if n else ()) if not r.table and r.family == fam
+                  and (final or self.declared(r.stage))]
+        return longest(dst, routes, key=lambda r: r.dst)
 
     def tunnel_nets_of(self, node: str, final: bool = False) -> list[str]:
         """What should go into ``node``'s tunnels: its VPN networks and what its peers carry, in
         the kernel now or in the lab file (so far; ``final``: at its last stage); default routes
         left out."""
-        nets, full = set(), False
+        nets, full = set(), set()
         f = self.f(node)
         for w in f.wg:
             link = f.link(w.name)
-            nets |= {str(ipaddress.IPv4Interface(a).network) for a in (link.addresses if link else [])}
+            nets |= {addr.iface_net(a) for a in (link.addresses if link else [])}
             nets |= {a for p in w.peers for a in p.allowed_ips}
-            full |= bool(w.fwmark) and any(a == "0.0.0.0/0" for p in w.peers for a in p.allowed_ips)
+            if w.fwmark:
+                full |= {a for p in w.peers for a in p.allowed_ips if addr.is_default(a)}
         n = self.lab.nodes.get(node)
         for w in (n.wireguard.values() if n else ()):
             if final or self.declared(w.stage):
-                nets.add(str(ipaddress.IPv4Interface(w.address).network))
+                nets |= {addr.iface_net(c) for c in w.addresses}
                 carried = {a for p in w.peers if final or self.declared(p.stage) for a in p.allowed_ips}
                 nets |= carried
-                full |= bool(w.fwmark) and "0.0.0.0/0" in carried
-        # a full tunnel (wg-quick's fwmark and policy routing): everything goes in
-        return sorted(x for x in nets if not x.endswith("/0")) + (["0.0.0.0/0"] if full else [])
+                if w.fwmark:
+                    full |= {a for a in carried if addr.is_default(a)}
+        # a full tunnel (wg-quick's fwmark and policy routing): everything of that family goes in
+        return sorted(x for x in nets if not addr.is_default(x)) + sorted(full)
 
     # --- lookups ----------------------------------------------------------------------
     def route(self, node: str, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
@@ -91,9 +87,9 @@ class Context:
         """The node's WireGuard interface (the one whose peers carry ``dst`` when several)."""
         wgs = self.f(node).wg
         if dst and len(wgs) > 1:
-            for w in wgs:
-                if any(in_nets(dst, p.allowed_ips) for p in w.peers):
-                    return w.name
+            hit = longest(dst, [(a, w) for w in wgs for p in w.peers for a in p.allowed_ips], key=lambda x: x[0])
+            if hit:
+                return hit[1].name
         return wgs[0].name if wgs else None
 
     def is_wg(self, node: str, iface: str | None) -> bool:
@@ -145,7 +141,7 @@ class Context:
                     return mp.peer
         if peer is not None:
             for other, f in self.facts.items():
-                if other != node and any(in_nets(a.split("/")[0], peer.allowed_ips)
+                if other != node and any(in_nets(bare(a), peer.allowed_ips)
                                          for l in f.links.values() for a in l.addresses):
                     return other
         return None
@@ -154,7 +150,7 @@ class Context:
     def owner(self, ip: str) -> str | None:
         """The node that holds ``ip`` now (its links), else the one the lab file gives it to."""
         for name, f in self.facts.items():
-            if any(a.split("/")[0] == ip for l in f.links.values() for a in l.addresses):
+            if any(addr.same_address(a, ip) for l in f.links.values() for a in l.addresses):
                 return name
         o = self.lab.address_owner(ip)
         return o[0] if o else None
@@ -164,10 +160,10 @@ class Context:
         return any(l.up and in_nets(ip, l.addresses) for l in self.f(node).links.values())
 
     def vpn_nets(self) -> list[str]:
-        nets = {str(ipaddress.IPv4Interface(a).network) for name, f in self.facts.items()
+        nets = {addr.iface_net(a) for name, f in self.facts.items()
                 for w in f.wg for a in (f.link(w.name).addresses if f.link(w.name) else [])}
-        nets |= {str(ipaddress.IPv4Interface(w.address).network)
-                 for n in self.lab.nodes.values() for w in n.wireguard.values()}
+        nets |= {addr.iface_net(c) for n in self.lab.nodes.values() for w in n.wireguard.values()
+                 for c in w.addresses}
         return sorted(nets)
 
     def tunnel_nets(self) -> list[str]:
@@ -175,7 +171,7 @@ class Context:
         nets = {net for n in self.lab.nodes.values() for w in n.wireguard.values() for p in w.peers
                 for net in p.allowed_ips}
         nets |= {net for f in self.facts.values() for w in f.wg for p in w.peers for net in p.allowed_ips}
-        return sorted(n for n in nets if not n.endswith("/0"))
+        return sorted(n for n in nets if not addr.is_default(n))
 
     def behind_tunnel(self, ip: str) -> bool:
         """Should ``ip`` be reached through WireGuard (a VPN address, or a network a peer carries)?"""
@@ -184,19 +180,14 @@ class Context:
     def covering_net(self, ip: str) -> str:
         """The network for ``ip`` as a fix should name it: the narrowest allowed-ips network that
         contains it (not a default route), else the LAN it lives on, else the host address."""
-        best = None
-        for net in self.tunnel_nets():
-            N = ipaddress.IPv4Network(net)
-            if ipaddress.IPv4Address(ip) in N and (best is None or N.prefixlen > best.prefixlen):
-                best = N
+        best = longest(ip, self.tunnel_nets())
         if best is None:
-            for f in self.facts.values():
-                for l in f.links.values():
-                    for a in l.addresses:
-                        i = ipaddress.IPv4Interface(a)
-                        if ipaddress.IPv4Address(ip) in i.network and i.network.prefixlen > 0:
-                            best = i.network
-        return str(best) if best else f"{ip}/32"
+            lans = [addr.iface_net(a) for f in self.facts.values() for l in f.links.values() for a in l.addresses]
+            # the last of the equally narrow ones, as the kernel's tables list them
+            hits = [n for n in lans if in_nets(ip, [n]) and not addr.is_default(n)]
+            if hits:
+                best = max(reversed(hits), key=addr.prefixlen)
+        return best if best else addr.host_net(ip)
 
     def untranslated_dst(self, h: Hop) -> str:
         """A reply addressed to a node that masqueraded the request is really for the request's

@@ -1,9 +1,10 @@
 """Read the state a verdict rests on, from every node, as plain records (``NodeFacts``).
 
-- firewall: ``iptables-save -c`` before and after the probe; the rules and chain policies
-  whose packet counters moved are the ones the probe met (diagnose/iptables.py);
-- sysctls: ip_forward, rp_filter (all and per interface), send_redirects;
-- links: state, MTU, addresses, kind; WireGuard: ``wg show all dump`` (private keys dropped);
+- firewall: every provider's rules with their counters, before and after the probe; the rules
+  and policies whose counters moved are the ones the probe met (diagnose/firewall/);
+- sysctls: forwarding, rp_filter, send_redirects, IPv6 forwarding and disable_ipv6;
+- links: state, MTU, addresses of both families, kind; routes of both families (main table);
+- WireGuard: ``wg show all dump`` (private keys dropped);
 - connection tracking of the probe's flow, on nodes that translate addresses.
 Everything goes through the nodes' own interface (nodes/base.py), so it reads a lab or a host.
 """
@@ -13,7 +14,10 @@ from dataclasses import asdict, dataclass, field
 
 from ..nodes.base import LinkInfo, Node, RouteInfo
 from ..nodes.wgstate import WgIface, WgPeer, parse_dump
-from .iptables import Counter, counter_diff, parse_iptables_save
+from . import firewall
+from .firewall import Firewall, FwRule
+
+FACTS_VERSION = 2
 
 
 @dataclass
@@ -21,11 +25,10 @@ class NodeFacts:
     node: str
     sysctl: dict[str, str] = field(default_factory=dict)
     links: dict[str, LinkInfo] = field(default_factory=dict)
-    routes: list[RouteInfo] = field(default_factory=list)          # the main table
+    routes: list[RouteInfo] = field(default_factory=list)          # the main table, both families
     neigh: list[tuple[str, str, str]] = field(default_factory=list)  # (iface, ip, state) after the probe
     wg: list[WgIface] = field(default_factory=list)
-    rules: dict[Counter, int] = field(default_factory=dict)      # counters before the probe
-    hits: list[tuple[Counter, int]] = field(default_factory=list)   # what moved during the probe
+    fw: Firewall = field(default_factory=Firewall)
     conntrack: list[tuple[str, str, str, str]] = field(default_factory=list)   # the probe's flow
     readable: bool = True          # False: the node could not be read (gone, refused)
 
@@ -36,23 +39,46 @@ class NodeFacts:
     def wg_names(self) -> list[str]:
         return [w.name for w in self.wg]
 
+    def routes_of(self, family: int) -> list[RouteInfo]:
+        return [r for r in self.routes if r.family == family]
+
     def to_json(self) -> dict:
         return {"node": self.node, "sysctl": self.sysctl, "readable": self.readable,
                 "links": {k: asdict(v) for k, v in self.links.items()},
                 "routes": [asdict(r) for r in self.routes], "neigh": [list(n) for n in self.neigh],
                 "wg": [asdict(w) for w in self.wg],
-                "rules": [[c.table, c.chain, c.rule, c.target, n] for c, n in self.rules.items()],
-                "hits": [[c.table, c.chain, c.rule, c.target, n] for c, n in self.hits],
+                "firewall": [[r.to_json(), n] for r, n in self.fw.rules.items()],
+                "hits": [[r.to_json(), n] for r, n in self.fw.hits],
                 "conntrack": [list(c) for c in self.conntrack]}
 
     @classmethod
     def from_json(cls, d: dict) -> "NodeFacts":
+        if "firewall" in d:
+            fw = Firewall({FwRule.from_json(r): n for r, n in d["firewall"]},
+                          [(FwRule.from_json(r), n) for r, n in d["hits"]])
+        else:                              # recorded before the firewall had a provider
+            fw = _firewall_v1(d.get("rules", []), d.get("hits", []))
         return cls(d["node"], d["sysctl"], {k: LinkInfo(**v) for k, v in d["links"].items()},
                    [RouteInfo(**r) for r in d["routes"]], [tuple(n) for n in d["neigh"]],
                    [WgIface(w["name"], w["public_key"], w["listen_port"], [WgPeer(**p) for p in w["peers"]],
                             w.get("fwmark", 0)) for w in d["wg"]],
-                   {Counter(*r[:4]): r[4] for r in d["rules"]}, [(Counter(*r[:4]), r[4]) for r in d["hits"]],
-                   [tuple(c) for c in d["conntrack"]], d.get("readable", True))
+                   fw, [tuple(c) for c in d["conntrack"]], d.get("readable", True))
+
+
+def _firewall_v1(rules: list, hits: list) -> Firewall:
+    """Facts of version 1 kept (table, chain, rule text, target, packets): read them back through
+    the iptables provider, as if they were iptables-save's lines."""
+    def save(rows):
+        by_table: dict[str, list[str]] = {}
+        for table, chain, rule, target, n in rows:
+            line = f":{chain} {target} [{n}:0]" if rule.startswith("policy ") else f"[{n}:0] {rule}"
+            by_table.setdefault(table, []).append(line)
+        return "\n".join(f"*{t}\n" + "\n".join(sorted(ls, key=lambda x: not x.startswith(":")))
+                         for t, ls in by_table.items())
+    counts = firewall.iptables.parse(save(rules))
+    moved = firewall.iptables.parse(save(hits))
+    by_text = {(r.table, r.chain, r.text): r for r in counts}
+    return Firewall(counts, [(by_text.get((r.table, r.chain, r.text), r), n) for r, n in moved.items()])
 
 
 def _run_everywhere(nodes: list[Node], argv: list[str]) -> dict[str, str | None]:
@@ -71,14 +97,21 @@ def _run_everywhere(nodes: list[Node], argv: list[str]) -> dict[str, str | None]
     return out
 
 
+def read_firewalls(nodes: list[Node]) -> dict[str, dict[FwRule, int]]:
+    """Every provider's rules and counters on every node, read at once."""
+    outputs = {name: _run_everywhere(nodes, list(argv)) for name, argv in firewall.reads().items()}
+    return {h.name: firewall.parse({k: v.get(h.name) for k, v in outputs.items()}) for h in nodes}
+
+
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.all.send_redirects",
-           "net.ipv4.icmp_echo_ignore_all")
+           "net.ipv4.icmp_echo_ignore_all", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.all.disable_ipv6")
+PER_IFACE = ("net.ipv4.conf.{}.rp_filter", "net.ipv6.conf.{}.forwarding", "net.ipv6.conf.{}.disable_ipv6")
 
 
 def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
     """Everything but the counters' movement; call ``finish`` after the probe for that."""
     facts = {}
-    texts = _run_everywhere(nodes, ["iptables-save", "-c"])
+    fws = read_firewalls(nodes)
     dumps = _run_everywhere([h for h in nodes if not h.wg_in_process], ["wg", "show", "all", "dump"])
     for h in nodes:
         f = NodeFacts(h.name)
@@ -88,24 +121,25 @@ def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
             f.readable = False
             facts[h.name] = f
             continue
-        f.routes = h.routes()
-        keys = list(SYSCTLS) + [f"net.ipv4.conf.{i}.rp_filter" for i in f.links]
+        f.routes = h.routes(254, 4) + h.routes(254, 6)
+        keys = list(SYSCTLS) + [k.format(i) for i in f.links for k in PER_IFACE]
         f.sysctl = h.sysctls(keys)
         f.wg = h.wg() if h.wg_in_process else parse_dump(dumps[h.name] or "")
-        f.rules = parse_iptables_save(texts[h.name] or "")
+        f.fw = Firewall(fws[h.name])
         facts[h.name] = f
     return facts
 
 
-def finish(nodes: list[Node], facts: dict[str, NodeFacts]) -> None:
-    """After the probe: which counters moved, and the ARP tables (a next hop that never answered)."""
+def finish(nodes: list[Node], facts: dict[str, NodeFacts], family: int = 4) -> None:
+    """After the probe: which counters moved, and the neighbour tables (a next hop that never
+    answered ARP or neighbour solicitation)."""
     live = [h for h in nodes if facts[h.name].readable]
-    texts = _run_everywhere(live, ["iptables-save", "-c"])
-    for name, text in texts.items():
-        facts[name].hits = counter_diff(facts[name].rules, parse_iptables_save(text or ""))
+    after = read_firewalls(live)
+    for name, counts in after.items():
+        facts[name].fw.hits = firewall.diff(facts[name].fw.rules, counts)
     for h in live:
         try:
-            facts[h.name].neigh = h.neighbours()
+            facts[h.name].neigh = h.neighbours(family)
         except OSError:
             pass
 
@@ -113,13 +147,6 @@ def finish(nodes: list[Node], facts: dict[str, NodeFacts]) -> None:
 def matching_route(f: NodeFacts, ip: str) -> str | None:
     """The prefix of the main-table route that ``ip`` matches, if it is more specific than
     the default route and not a connected network (the kind a fix can ``replace``)."""
-    import ipaddress
-    a = ipaddress.IPv4Address(ip)
-    best = None
-    for r in f.routes:
-        if r.dst == "default" or r.proto == "kernel":
-            continue
-        net = ipaddress.IPv4Network(r.dst)
-        if a in net and (best is None or net.prefixlen > best.prefixlen):
-            best = net
-    return str(best) if best else None
+    from ..addr import longest
+    r = longest(ip, [r for r in f.routes if r.dst != "default" and r.proto != "kernel"], key=lambda r: r.dst)
+    return r.dst if r else None

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..lab.open import Network
+from ..network import Network
 from .run import Diagnosis, diagnose
 
 WG_CAUSES = ("wg-no-handshake", "wg-stale-session")
@@ -43,31 +43,41 @@ def apply(net: Network, fix) -> dict:
             "output": (r.stderr or r.stdout).strip()}
 
 
-def fix_loop(net_of: Callable[[], Network], src: str, dst: str, max_rounds: int = 16,
+def fix_loop(net: Network, src: str, dst: str, max_rounds: int = 16,
              on_step: Callable[[FixStep], None] = lambda s: None, **kw) -> FixRun:
-    """``net_of`` opens the network afresh each round (a fix may change what it holds)."""
+    """The network is read afresh each round after the first (a fix may change what it holds);
+    the caller closes ``net``, this closes what it reopened."""
     steps: list[FixStep] = []
     seen: set[str] = set()
-    for _ in range(max_rounds):
-        net = net_of()
-        d = diagnose(net, src, dst, **kw)
-        if steps and steps[-1].applied and d.verdict.cause in WG_CAUSES:
-            d = _await_handshake(net, src, dst, d, **kw)
-        step = FixStep(d, len(steps) + 1)
-        steps.append(step)
-        key = repr([f.command for f in d.verdict.fix])
-        if d.reachable or not d.verdict.fix or key in seen:     # the same fix again would change nothing
-            on_step(step)
-            break
-        seen.add(key)
-        for f in d.verdict.fix:
-            step.applied.append(apply(net, f))
-            if step.applied[-1]["status"] != 0:
+    now = net
+    try:
+        for _ in range(max_rounds):
+            if steps:
+                fresh = now.reopened()
+                if now is not net and fresh is not now:
+                    now.close()
+                now = fresh
+            d = diagnose(now, src, dst, **kw)
+            if steps and steps[-1].applied and d.verdict.cause in WG_CAUSES:
+                d = _await_handshake(now, src, dst, d, **kw)
+            step = FixStep(d, len(steps) + 1)
+            steps.append(step)
+            key = repr([f.command for f in d.verdict.fix])
+            if d.reachable or not d.verdict.fix or key in seen:     # the same fix again would change nothing
+                on_step(step)
                 break
-        on_step(step)
-        if any(a["status"] != 0 for a in step.applied):
-            break
-        time.sleep(0.3 if any(f.argv[0] == "wg" for f in d.verdict.fix) else 0.05)
+            seen.add(key)
+            for f in d.verdict.fix:
+                step.applied.append(apply(now, f))
+                if step.applied[-1]["status"] != 0:
+                    break
+            on_step(step)
+            if any(a["status"] != 0 for a in step.applied):
+                break
+            time.sleep(0.3 if any(f.argv[0] == "wg" for f in d.verdict.fix) else 0.05)
+    finally:
+        if now is not net:
+            now.close()
     return FixRun(steps)
 
 

@@ -1,68 +1,53 @@
-"""Checks at a node that should pass the packet on: it entered and never left (forwarding), or it
-left by a cable and arrived nowhere (next_link)."""
+"""Checks at a node that should pass the packet on: it entered and never left (``forwarding``,
+the ordered ``FORWARDING`` checks), or it left by a cable and arrived nowhere (``next_link``)."""
 from __future__ import annotations
 
-import ipaddress
+from dataclasses import dataclass
+from functools import cached_property
 
-from . import fixes
-from .at_source import intended_dev, link_restore, neighbor, way
+from .. import addr
+from . import firewall, fixes
+from .common import (filtered, inconsistent, intended_dev, let_through, link_restore, neighbor, no_route,
+                     rp_failed, rp_verdict, way)
 from .context import Context
+from .firewall import Packet
 from .verdict import Stop, Verdict
 
 
-def _strict_rp(f, iface: str) -> tuple[bool, str, str]:
-    a = f.sysctl.get("net.ipv4.conf.all.rp_filter", "0") or "0"
-    i = f.sysctl.get(f"net.ipv4.conf.{iface}.rp_filter", "0") or "0"
-    return max(int(a), int(i)) == 1, a, i
+@dataclass
+class Transit:
+    """A packet that entered ``h.node`` by ``h.iface`` to be forwarded, and never left."""
+    ctx: Context
+    h: object
+    phase: str
 
+    @property
+    def node(self) -> str:
+        return self.h.node
 
-def accept_rule(ctx: Context, node: str, chain: str, c, iface: str | None, out: str | None,
-                phase: str) -> tuple[str, ...]:
-    """What lets this packet through a chain that dropped it: take out a rule someone added, or
-    (for a policy, or a catch-all DROP at the end) an ACCEPT for exactly this direction. On a
-    stateful firewall a reply needs the ESTABLISHED rule, not a hole of its own."""
-    catch_all = not c.is_policy and len(c.args) == 2
-    if not c.is_policy and not catch_all:
-        return c.undo()
-    stateful = any(r.chain == chain and r.table == "filter" and ("--ctstate" in r.rule or "--state" in r.rule)
-                   for r in ctx.f(node).rules)
-    verb = "-A" if c.is_policy else "-I"
-    if phase == "reply" and stateful:
-        return ("iptables", "-t", "filter", verb, chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
-                "-j", "ACCEPT")
-    match = ("-i", iface) if iface else ()
-    if chain == "FORWARD" and out and not (iface and out == iface) and not ctx.is_wg(node, iface):
-        match += ("-o", out)
-    return ("iptables", "-t", "filter", verb, chain, *match, "-j", "ACCEPT")
+    @property
+    def f(self):
+        return self.ctx.f(self.node)
 
+    @cached_property
+    def dst(self) -> str:
+        return self.ctx.untranslated_dst(self.h)
 
-def _forward_accepts(f, iif: str, out: str) -> bool:
-    """Would the FORWARD chain let a new packet from ``iif`` out of ``out``? Judged by the rules'
-    interfaces: the first rule that matches by them alone decides (rules with other matches,
-    addresses, ports, states other than NEW, are passed over), else the policy."""
-    for c in f.rules:
-        if c.table != "filter" or c.chain != "FORWARD" or c.is_policy:
-            continue
-        words, want, ok = c.args, {"-i": iif, "-o": out}, True
-        i = 0
-        while i < len(words) and ok:
-            w = words[i]
-            if w in ("-i", "--in-interface", "-o", "--out-interface") and i + 1 < len(words):
-                ok = words[i + 1] == want[{"--in-interface": "-i", "--out-interface": "-o"}.get(w, w)]
-                i += 2
-            elif w == "-m" and i + 1 < len(words) and words[i + 1] in ("conntrack", "state"):
-                i += 2
-            elif w in ("--ctstate", "--state") and i + 1 < len(words):
-                ok = "NEW" in words[i + 1].split(",")
-                i += 2
-            elif w == "-j" and i + 1 < len(words):
-                i += 2
-            else:
-                ok = None               # something else decides: not judged here
-        if ok:
-            return c.target == "ACCEPT"
-    policy = next((c for c in f.rules if c.table == "filter" and c.chain == "FORWARD" and c.is_policy), None)
-    return policy is None or policy.target == "ACCEPT"
+    @cached_property
+    def params(self) -> dict:
+        return {"node": self.node, "iface": self.h.iface, "src": self.h.src, "dst": self.dst}
+
+    @cached_property
+    def r(self):
+        """The kernel's input route lookup for the packet, as it came in."""
+        return self.ctx.route(self.node, self.dst, self.h.src, self.h.iface)
+
+    def seen(self) -> tuple:
+        return ("capture", "entered-never-left", {"summary": self.h.summary, "node": self.node, "iface": self.h.iface})
+
+    def lead(self, v: Verdict) -> Verdict:
+        seen = self.seen()
+        return v.lead(self.node, seen[0], seen[1], **seen[2])
 
 
 def _stray_route(ctx: Context, node: str, prefix: str, src: str, iface: str, net: str) -> tuple[str, ...] | None:
@@ -70,125 +55,158 @@ def _stray_route(ctx: Context, node: str, prefix: str, src: str, iface: str, net
     ``src``, that takes ``src``'s way back away from ``iface``: without it the next route leads
     back into ``iface``, so it is taken out (a narrower route into ``iface`` would leave the
     rest of it wrong)."""
-    if ipaddress.IPv4Network(prefix).prefixlen >= ipaddress.IPv4Network(net).prefixlen:
+    if addr.prefixlen(prefix) >= addr.prefixlen(net):
         return None
+    fam = addr.family(src)
     n = ctx.lab.nodes.get(node)
     if any(r.dst == prefix and not r.table and ctx.declared(r.stage) for r in (n.routes if n else ())):
         return None
-    a = ipaddress.IPv4Address(src)
-    routes = ctx.f(node).routes
+    routes = ctx.f(node).routes_of(fam)
     here = next((r for r in routes if r.dst == prefix), None)
-    rest = [r for r in routes if r.dst != prefix and a in ipaddress.IPv4Network("0.0.0.0/0" if r.dst == "default"
-                                                                               else r.dst)]
-    nxt = max(rest, key=lambda r: 0 if r.dst == "default" else int(r.dst.split("/")[1]), default=None)
+    nxt = addr.longest(src, [r for r in routes if r.dst != prefix], key=lambda r: r.dst)
     if here is None or nxt is None or nxt.dev != iface:
         return None
-    return ("ip", "route", "del", prefix, *(("via", here.via) if here.via else ()))
+    return (*(("ip", "-6") if fam == 6 else ("ip",)), "route", "del", prefix, *(("via", here.via) if here.via else ()))
+
+
+def reverse_path(t: Transit) -> Verdict | None:
+    """The kernel's input route lookup fails (EXDEV/EINVAL) when the reverse-path check does."""
+    ctx, node, h = t.ctx, t.node, t.h
+    failed = rp_failed(ctx, node, h.iface, t.dst, h.src)
+    if failed is None:
+        return None
+    back = failed[1]
+    v = rp_verdict(ctx, node, h.iface, t.phase, t.dst, h.src, t.params, t.seen(), failed)
+    prefix = ctx.prefixes.get((node, h.src))
+    net = ctx.covering_net(h.src)
+    stray = _stray_route(ctx, node, prefix, h.src, h.iface, net) if prefix else None
+    ip = ("ip", "-6") if addr.family(h.src) == 6 else ("ip",)
+    if stray:
+        v.fixes(node, stray)
+    elif prefix and addr.prefixlen(prefix) >= addr.prefixlen(net):
+        v.fixes(node, (*ip, "route", "replace", prefix, "dev", h.iface))
+    elif prefix or back.ok:
+        v.fixes(node, (*ip, "route", "add", net, "dev", h.iface))
+    else:
+        v.fixes(node, ("sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"),
+                ("sysctl", "-w", f"net.ipv4.conf.{h.iface}.rp_filter=2"))
+    return v
+
+
+def forwarding_off(t: Transit) -> Verdict | None:
+    """IPv4: ``net.ipv4.ip_forward``; IPv6: ``net.ipv6.conf.all.forwarding`` (the one switch that
+    turns routing on; the per-interface ones follow it)."""
+    key = "net.ipv6.conf.all.forwarding" if t.ctx.family == 6 else "net.ipv4.ip_forward"
+    if t.f.sysctl.get(key) != "0":
+        return None
+    v = Verdict("forwarding-disabled", Stop(t.node, t.h.iface, t.phase), params={**t.params, "key": key})
+    v.add(t.node, *t.seen()[:2], **t.seen()[2])
+    v.add(t.node, "sysctl", "forward-off" if t.ctx.family == 4 else "forward6-off")
+    return v.fixes(t.node, ("sysctl", "-w", f"{key}=1"))
+
+
+def routed_elsewhere(t: Transit) -> Verdict | None:
+    """The kernel routes the packet elsewhere than the interface that should carry it (its own
+    network there, a tunnel, the lab file's route), where a filter may have caught it: that
+    interface is down or gone, or (when the firewall would let the packet go the right way) the
+    route is wrong, whatever dropped the packet afterwards."""
+    ctx, node, r = t.ctx, t.node, t.r
+    want, so_far = intended_dev(ctx, node, t.dst)
+    if not (want and so_far and (not r.ok or r.dev != want)):
+        return None
+    down = link_restore(ctx, node, want, t.phase)
+    if down:
+        t.lead(down)
+        if r.ok:
+            down.add(node, "route", "route-get-iif", dst=t.dst, src=t.h.src, iif=t.h.iface, dev=r.dev)
+        return down
+    if r.ok and not no_route(r) and not ctx.on_link(node, t.dst) and _accepts(t, want):
+        v = Verdict("route-missing", Stop(node, t.h.iface, t.phase),
+                    params={**t.params, **way(want if ctx.is_wg(node, want) else None)})
+        v.add(node, *t.seen()[:2], **t.seen()[2])
+        v.add(node, "route", "routed-not-by", dst=t.dst, src=t.h.src, iif=t.h.iface, dev=r.dev, want=want)
+        return v.fixes(node, *fixes.restore_route(ctx, node, t.dst))
+    return None
+
+
+def _accepts(t: Transit, out: str) -> bool:
+    """Would the forward hook let a new packet from the input interface out of ``out``? Judged by
+    interfaces alone: rules that ask more (addresses, ports) are passed over."""
+    got = t.f.fw.decide("forward", Packet(t.ctx.family, iif=t.h.iface, oif=out))
+    return got is None or got[0] == "accept"
+
+
+def filtered_here(t: Transit) -> Verdict | None:
+    drops = t.f.fw.dropped("forward", t.ctx.family)
+    if not drops:
+        return None
+    c, n = drops[0]
+    out = t.r.dev if t.r.ok else None
+    v = filtered("forward-filtered", t.node, t.h.iface, t.phase, c, n, {**t.params, "out": out or "?"}, seen=t.seen())
+    v.add(t.node, "route", "route-get-iif", dst=t.dst, src=t.h.src, iif=t.h.iface, dev=out or "-")
+    if t.phase == "reply":
+        for ct in t.f.conntrack:
+            v.add(t.node, "conntrack", "conntrack", o_src=ct[0], o_dst=ct[1], r_src=ct[2], r_dst=ct[3],
+                  nat=("@", "word.snat" if ct[3] != ct[0] else "word.no-nat"))
+    return v.fixes(t.node, let_through(t.ctx, t.node, "forward", c, t.h.iface, out, t.phase))
+
+
+def unroutable(t: Transit) -> Verdict | None:
+    if not no_route(t.r):
+        return None
+    ctx = t.ctx
+    v = Verdict("route-missing", Stop(t.node, t.h.iface, t.phase), params={**t.params, **way(ctx.wg_iface(t.node, t.dst))})
+    v.add(t.node, *t.seen()[:2], **t.seen()[2])
+    v.add(t.node, "route", "route-get-iif-error", dst=t.dst, src=t.h.src, iif=t.h.iface, error=t.r.error or t.r.type)
+    return v.fixes(t.node, *fixes.restore_route(ctx, t.node, t.dst))
+
+
+def out_link_down(t: Transit) -> Verdict | None:
+    """The interface it would leave by (or the far end of its cable) is down."""
+    down = link_restore(t.ctx, t.node, t.r.dev, t.phase)
+    if down:
+        return t.lead(down)
+    far = fixes.far_end(t.ctx, t.node, t.r.dev)
+    if far:
+        down = link_restore(t.ctx, far[0], far[1], t.phase)
+        if down:
+            return t.lead(down)
+    return None
+
+
+def next_hop_silent(t: Transit) -> Verdict | None:
+    if t.ctx.is_wg(t.node, t.r.dev):
+        return None
+    return neighbor(t.ctx, t.node, t.r.dev, t.r.via or t.dst, bool(t.r.via), t.dst, t.phase, seen=t.h)
+
+
+def too_big(t: Transit) -> Verdict | None:
+    out = t.r.dev
+    link = t.f.link(out)
+    if not (link and t.ctx.res.probe.get("size") and t.h.length > link.mtu):
+        return None
+    v = Verdict("mtu", Stop(t.node, out, t.phase), params={**t.params, "iface": out, "mtu": link.mtu,
+                                                          "size": t.h.length})
+    v.add(t.node, "link", "mtu-smaller", iface=out, mtu=link.mtu, size=t.h.length)
+    return v.fixes(t.node, *fixes.mtu_fix(t.ctx, t.node, out))
+
+
+FORWARDING = (reverse_path, forwarding_off, routed_elsewhere, filtered_here, unroutable, out_link_down,
+              next_hop_silent, too_big)
 
 
 def forwarding(ctx: Context, h, phase: str) -> Verdict:
     """The packet entered a node that should forward it, and never left."""
-    from .rules import inconsistent
-    node, f = h.node, ctx.f(h.node)
-    dst = ctx.untranslated_dst(h)
-    params = {"node": node, "iface": h.iface, "src": h.src, "dst": dst}
-    r = ctx.route(node, dst, h.src, h.iface)
-    back = ctx.route(node, h.src)
-    seen = ("capture", "entered-never-left", {"summary": h.summary, "node": node, "iface": h.iface})
-    strict, rp_all, rp_if = _strict_rp(f, h.iface)
-    # The kernel's input route lookup fails (EXDEV/EINVAL) when the reverse-path check does.
-    if strict and not r.ok and back.ok and back.dev != h.iface:
-        v = Verdict("rp-filter", Stop(node, h.iface, phase),
-                    params={**params, "back_dev": back.dev, "back_via": back.via or "-"})
-        v.add(node, seen[0], seen[1], **seen[2])
-        v.add(node, "sysctl", "rp-sysctl", all=rp_all, iface=h.iface, value=rp_if)
-        v.add(node, "route", "route-get-iif-error", dst=dst, src=h.src, iif=h.iface, error=r.error)
-        v.add(node, "route", "route-back", src=h.src, via=back.via or "-", dev=back.dev, iface=h.iface)
-        prefix = ctx.prefixes.get((node, h.src))
-        net = ctx.covering_net(h.src)
-        stray = _stray_route(ctx, node, prefix, h.src, h.iface, net) if prefix else None
-        if stray:
-            v.fixes(node, stray)
-        elif prefix and ipaddress.IPv4Network(prefix).prefixlen >= ipaddress.IPv4Network(net).prefixlen:
-            v.fixes(node, ("ip", "route", "replace", prefix, "dev", h.iface))
-        elif prefix or back.ok:
-            v.fixes(node, ("ip", "route", "add", net, "dev", h.iface))
-        else:
-            v.fixes(node, ("sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"),
-                    ("sysctl", "-w", f"net.ipv4.conf.{h.iface}.rp_filter=2"))
-        return v
-    if f.sysctl.get("net.ipv4.ip_forward") == "0":
-        v = Verdict("forwarding-disabled", Stop(node, h.iface, phase), params=params)
-        v.add(node, seen[0], seen[1], **seen[2])
-        v.add(node, "sysctl", "forward-off")
-        return v.fixes(node, ("sysctl", "-w", "net.ipv4.ip_forward=1"))
-    # The kernel routes the packet elsewhere than the interface that should carry it (its own
-    # network there, a tunnel, the lab file's route), where a filter may have caught it: that
-    # interface is down or gone, or (when the firewall would let the packet go the right way) the
-    # route is wrong, whatever dropped the packet afterwards.
-    want, so_far = intended_dev(ctx, node, dst)
-    if want and so_far and (not r.ok or r.dev != want):
-        down = link_restore(ctx, node, want, phase)
-        if down:
-            down.lead(node, seen[0], seen[1], **seen[2])
-            if r.ok:
-                down.add(node, "route", "route-get-iif", dst=dst, src=h.src, iif=h.iface, dev=r.dev)
-            return down
-        if r.ok and r.type not in ("unreachable", "blackhole", "prohibit") and not ctx.on_link(node, dst) \
-                and _forward_accepts(f, h.iface, want):
-            v = Verdict("route-missing", Stop(node, h.iface, phase),
-                        params={**params, **way(want if ctx.is_wg(node, want) else None)})
-            v.add(node, seen[0], seen[1], **seen[2])
-            v.add(node, "route", "routed-not-by", dst=dst, src=h.src, iif=h.iface, dev=r.dev, want=want)
-            v.fixes(node, *fixes.restore_route(ctx, node, dst))
-            return v
-    drops = [(c, n) for c, n in f.hits if c.table == "filter" and c.chain == "FORWARD" and c.drops]
-    if drops:
-        c, n = drops[0]
-        out = r.dev if r.ok else None
-        v = Verdict("forward-filtered", Stop(node, h.iface, phase), params={**params, "out": out or "?",
-                                                                          "rule": c.rule})
-        v.add(node, seen[0], seen[1], **seen[2])
-        v.add(node, "iptables", "rule-matched", chain="FORWARD", rule=c.rule, n=n)
-        v.add(node, "route", "route-get-iif", dst=dst, src=h.src, iif=h.iface, dev=out or "-")
-        if phase == "reply":
-            for ct in f.conntrack:
-                v.add(node, "conntrack", "conntrack", o_src=ct[0], o_dst=ct[1], r_src=ct[2], r_dst=ct[3],
-                      nat=("@", "word.snat" if ct[3] != ct[0] else "word.no-nat"))
-        return v.fixes(node, accept_rule(ctx, node, "FORWARD", c, h.iface, out, phase))
-    if not r.ok or r.type in ("unreachable", "blackhole", "prohibit"):
-        v = Verdict("route-missing", Stop(node, h.iface, phase),
-                    params={**params, **way(ctx.wg_iface(node, dst))})
-        v.add(node, seen[0], seen[1], **seen[2])
-        v.add(node, "route", "route-get-iif-error", dst=dst, src=h.src, iif=h.iface, error=r.error or r.type)
-        v.fixes(node, *fixes.restore_route(ctx, node, dst))
-        return v
-    out = r.dev
-    down = link_restore(ctx, node, out, phase)
-    if down:
-        down.lead(node, seen[0], seen[1], **seen[2])
-        return down
-    far = fixes.far_end(ctx, node, out)
-    if far:
-        down = link_restore(ctx, far[0], far[1], phase)
-        if down:
-            down.lead(node, seen[0], seen[1], **seen[2])
-            return down
-    if not ctx.is_wg(node, out):
-        v = neighbor(ctx, node, out, r.via or dst, bool(r.via), dst, phase, seen=h)
+    t = Transit(ctx, h, phase)
+    for check in FORWARDING:
+        v = check(t)
         if v:
             return v
-    link = f.link(out)
-    if link and ctx.res.probe.get("size") and h.length > link.mtu:
-        v = Verdict("mtu", Stop(node, out, phase), params={**params, "iface": out, "mtu": link.mtu, "size": h.length})
-        v.add(node, "link", "mtu-smaller", iface=out, mtu=link.mtu, size=h.length)
-        return v.fixes(node, *fixes.mtu_fix(ctx, node, out))
-    return inconsistent(ctx, "forwards", node=node, dst=dst, dev=out)
+    return inconsistent(ctx, "forwards", node=t.node, dst=t.dst, dev=t.r.dev)
 
 
-def next_link(ctx: Context, h, phase: str) -> Verdict | None:
+def next_link(ctx: Context, h, phase: str) -> Verdict:
     """It left a node by a cable and never arrived: is the other end down?"""
-    from .rules import inconsistent
     ends = []
     far = fixes.far_end(ctx, h.node, h.iface)
     if far:
@@ -197,10 +215,9 @@ def next_link(ctx: Context, h, phase: str) -> Verdict | None:
     owner = ctx.owner(nexthop)
     if owner and owner != h.node:
         ends += [(owner, l.name) for l in ctx.f(owner).links.values()
-                 if any(a.split("/")[0] == nexthop for a in l.addresses)]
+                 if any(addr.same_address(a, nexthop) for a in l.addresses)]
     for node, iface in ends:
         v = link_restore(ctx, node, iface, phase)
         if v:
-            v.lead(h.node, "capture", "left", summary=h.summary, node=h.node, iface=h.iface)
-            return v
+            return v.lead(h.node, "capture", "left", summary=h.summary, node=h.node, iface=h.iface)
     return inconsistent(ctx, "left-lost", node=h.node, iface=h.iface)

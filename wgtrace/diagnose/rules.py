@@ -5,7 +5,7 @@ source could not send; an ICMP error named the MTU; a node sent a tunnel-bound p
 the wrong interface; the destination's way back bypasses the node that brought the request).
 Then the last place the probe was seen decides which place's checks apply:
 
-  a WireGuard datagram arrived at its own endpoint   -> tunnel.receive
+  a WireGuard datagram arrived at its own endpoint   -> endpoint.receive
   a datagram or packet entered a node that forwards  -> forward.forwarding
   a packet went into a WireGuard interface           -> tunnel.send
   the request arrived at the destination             -> at_destination.arrived
@@ -16,12 +16,13 @@ the same verdict, which is what the replayed fixtures in tests/unit check.
 """
 from __future__ import annotations
 
-from . import at_destination, at_source, forward, tunnel
+from . import at_destination, at_source, endpoint, forward, tunnel
+from .common import inconsistent
 from .context import Context
-from .verdict import Stop, Verdict
+from .verdict import Verdict
 
-WHOLE_PATH = (at_source.refused, at_source.send_error, at_source.nothing_sent, at_source.mtu_error,
-              at_source.wrong_exit, tunnel.wrong_peer, at_destination.no_way_back)
+# Checks over the whole path, in order; the first that finds something decides.
+WHOLE_PATH = (*at_source.CHECKS, tunnel.wrong_peer, at_destination.no_way_back)
 
 
 def decide(ctx: Context) -> Verdict:
@@ -43,11 +44,12 @@ def _other_traffic(ctx: Context, v: Verdict) -> Verdict:
         n = dict(e.params).get("n")
         others = ctx.res.other.get(e.node, 0)
         if e.key == "rule-matched" and isinstance(n, int) and n > 1 and others:
-            v.add(e.node, "iptables", "other-traffic", others=others)
+            v.add(e.node, e.kind, "other-traffic", others=others)
     return v
 
 
 def last_hop(ctx: Context) -> Verdict | None:
+    """The place where the probe was last seen decides which place's checks apply."""
     moving = [h for h in ctx.res.hops if h.role in ("request", "reply")]
     if not moving:
         return None
@@ -55,7 +57,7 @@ def last_hop(ctx: Context) -> Verdict | None:
     phase = h.role
     if h.layer == "underlay" and h.dir == "in":
         if ctx.owner(h.dst) == h.node:
-            return tunnel.receive(ctx, h, phase)
+            return endpoint.receive(ctx, h, phase)
         return forward.forwarding(ctx, h, phase)       # a router on the way dropped the datagram
     if h.layer == "inner" and h.dir == "out" and ctx.is_wg(h.node, h.iface):
         return tunnel.send(ctx, h, phase)
@@ -66,12 +68,3 @@ def last_hop(ctx: Context) -> Verdict | None:
     if h.dir == "out":
         return forward.next_link(ctx, h, phase)
     return None
-
-
-def inconsistent(ctx: Context, why: str, h=None, **params) -> Verdict:
-    last = ctx.res.last_seen
-    stop = Stop(last.node, last.iface, last.phase) if last else Stop(ctx.res.src, None, "request")
-    v = Verdict("inconsistent", stop, params={"node": stop.node, "why": ("@", f"why.{why}"), **params})
-    v.add(stop.node, "capture", "story", story=ctx.res.story)
-    v.add(stop.node, "state", "why", why=("@", f"why.{why}"), **params)
-    return v

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ..addr import family
 from ..errors import LabStateError
-from ..lab.open import Network
+from ..network import Network
 from ..texts import explain
 from ..trace.path import TraceResult, assemble
 from ..trace.run import prepare, probe_once, widening
@@ -85,11 +86,11 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
         with net.exclusive():            # counters move for this probe only, not for a concurrent one
             facts = factsmod.snapshot(nodes)
             gone = [n for n, f in facts.items() if not f.readable]
-            if gone and net.unseen is None:         # a lab: a node that is gone means a broken lab
+            if gone and net.whole:          # a lab: a node that is gone means a broken lab
                 raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
                                     f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
             obs = probe_once(net, probe, exclusive=False, watched=watched)
-            factsmod.finish(nodes, facts)
+            factsmod.finish(nodes, facts, family(probe.dst) or 4)
         seen.update(facts=facts, gone=gone)
         return assemble(net.model, obs, src, dst, {(n, w.name) for n, f in facts.items() for w in f.wg})
     res = widening(net, probe, look)
@@ -99,14 +100,11 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
     if first:
         on_path = {h.node for h in res.hops if h.layer == "inner"}
         for name, f in facts.items():
-            if name in on_path and any(c.table == "nat" and c.target in ("MASQUERADE", "SNAT") for c in f.rules):
+            if name in on_path and f.fw.translating():
                 f.conntrack = net.nodes[name].conntrack(first.src, first.dst)[-3:]
     routes, prefixes = route_lookups(net, res, facts)
-    stage = net.state.stage if net.state else None
-    ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), stage)
+    ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), net.stage)
     v = decide(ctx)
-    if net.unseen is not None:       # real hosts: what could not be seen is part of the evidence
-        for n in sorted(set(gone) | set(net.unseen)):
-            v.add(n, "unseen", "why", why=net.unseen.get(n) or f"{n} could not be read")
-    net.close()
+    for n in sorted(set(gone) | set(net.unseen)):    # what could not be seen is part of the evidence
+        v.add(n, "unseen", "why", why=net.unseen.get(n) or f"{n} could not be read")
     return Diagnosis(res, v, lang, time.monotonic() - t0, ctx)

@@ -12,7 +12,7 @@ import contextlib
 from typing import Iterator
 
 from ..errors import LabFileError
-from ..lab.open import Network
+from ..network import Network
 from ..nodes.ssh import Hosts, SshNode
 from ..nodes.sshconn import Pool
 from .file import HostsFile, load_hosts
@@ -46,8 +46,10 @@ def build_network(hf: HostsFile, hosts: Hosts) -> Network:
         raise LabFileError(f"{hf.path}: the hosts' state did not make a valid model ({e.message}).",
                            e.details) from None
     keys = {n: next((w.public_key for w in st.wg), "") for n, st in states.items()}
-    return Network(hf.name, model, dict(hosts.nodes), {n: k for n, k in keys.items() if k}, None,
-                   unseen=hosts.unseen)
+    net = Network(hf.name, model, dict(hosts.nodes), {n: k for n, k in keys.items() if k},
+                  whole=False, unseen=hosts.unseen)
+    net.refresh = lambda: reread(net)
+    return net
 
 
 @contextlib.contextmanager
@@ -65,4 +67,4 @@ def reread(net: Network) -> Network:
     """The same hosts, their state read again (after a fix): a new model on the same connections."""
     hosts: Hosts = next(iter(net.nodes.values())).hosts
     hosts.refresh()
-    return build_network(load_hosts(net.model.path), hosts)
+    return build_network(load_hosts(net.model.path), hosts)     # the same nodes: what they ask stays

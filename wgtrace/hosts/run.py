@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import LabFileError
-from ..lab.open import Network
-from .open import open_hosts, reread
+from ..network import Network
+from .open import open_hosts
 
 
 def probe_ends(net: Network, src: str, dst: str) -> None:
@@ -40,7 +40,5 @@ def diagnose_hosts(path: str, src: str, dst: str, kw: dict, fix: bool = False,
             from ..diagnose.run import diagnose
             return diagnose(net, src, dst, **kw)
         from ..diagnose.fixloop import fix_loop
-        for h in net.nodes.values():
-            h.confirm = confirm
-        first = [net]
-        return fix_loop(lambda: first.pop() if first else reread(net), src, dst, on_step=on_step, **kw)
+        net.ask_before_changes(confirm)
+        return fix_loop(net, src, dst, on_step=on_step, **kw)

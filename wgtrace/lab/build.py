@@ -144,6 +144,7 @@ def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:
     for name, n in lab.nodes.items():
         h = nodes[name]
         with h.inside(), Rtnl() as nl:
+            _no_dad()
             nl.set("lo", up=True)
             for br in n.bridges:            # bridges first, so link ends can be enslaved to them
                 nl.bridge(br)
@@ -160,8 +161,21 @@ def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:
         with nodes[name].inside(), Rtnl() as nl:
             for ifname in peers_up[name]:
                 nl.set(ifname, up=True)
-            for ifname, cidr in n.addresses.items():
-                nl.address(ifname, cidr)
+            for ifname, cidrs in n.addresses.items():
+                for cidr in cidrs:
+                    nl.address(ifname, cidr)
+
+
+def _no_dad() -> None:
+    """In the node whose namespace this thread is in: no duplicate-address detection on any
+    interface made from now on (a lab's addresses are unique; an address a student or wg-quick
+    adds is usable at once, as IPv4's is). The node's own sysctls, never the host's."""
+    for scope in ("default", "all"):
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{scope}/accept_dad", "w") as f:
+                f.write("0")
+        except OSError:
+            pass              # no IPv6 in this kernel: nothing to detect
 
 
 def _keys(lab: Lab, nodes: dict[str, NetnsNode]) -> dict[str, str]:

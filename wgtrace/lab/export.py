@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..output.wgquick import wg_quick
-from .open import Network
+from ..network import Network
 
 
 def export_lab(net: Network, directory: str) -> list[Path]:

@@ -1,59 +1,17 @@
-"""Open a running lab: find it, check it is whole, and hand out its model and nodes.
+"""Open a running lab: find it, check it is whole, and hand it out as a ``Network``.
 
-This is the one place where the kind of node is chosen: a lab's nodes are namespaces on this
-machine. Everything downstream (trace, diagnose, status, the guided mode) receives a
-``Network`` and does not know what its nodes are made of.
+A lab's nodes are namespaces on this machine. Everything downstream (trace, diagnose, status,
+the guided mode) receives the ``Network`` (wgtrace/network.py) and does not know what its nodes
+are made of. Callers open it with ``network.open_network(lab=…)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabFileError, LabStateError
-from ..nodes.base import Node
+from ..errors import LabStateError
 from ..model.lab import Lab
-from .runtime import LabState, load_state, pid_alive, running_labs
-
-
-@dataclass
-class Network:
-    """A network to probe: its description (the lab file's model), its nodes, their keys."""
-    name: str
-    model: Lab
-    nodes: dict[str, Node]
-    keys: dict[str, str] = field(default_factory=dict)     # node -> WireGuard public key
-    state: LabState | None = None
-    # Real hosts (hosts/open.py): host -> what of it cannot be seen. None for a lab, where a node
-    # that cannot be read means a broken lab; for hosts it is evidence and the diagnosis goes on.
-    unseen: dict[str, str] | None = None
-
-    def exclusive(self):
-        """Held while a probe is out: two probes at once on one lab would count each other's
-        packets in the firewall counters (a lab's own lock file; other networks: no lock)."""
-        import contextlib
-        import fcntl
-        from .runtime import lab_dir
-        if self.state is None:
-            return contextlib.nullcontext()
-
-        @contextlib.contextmanager
-        def held():
-            with open(lab_dir(self.name) / "probe.lock", "a+") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-        return held()
-
-    def close(self) -> None:
-        for n in self.nodes.values():
-            n.close()
-
-    def node(self, name: str) -> Node:
-        if name not in self.nodes:
-            raise LabFileError(f"no node {name!r} in lab {self.name!r} (nodes: {', '.join(self.nodes)}).")
-        return self.nodes[name]
+from ..network import Network
+from .runtime import LabState, lab_dir, load_state, pid_alive, running_labs
 
 
 def require_lab(lab: str | None) -> LabState:
@@ -98,13 +56,15 @@ def missing_nodes(st: LabState) -> list[str]:
 
 
 def open_lab(lab: str | None) -> Network:
+    """The running lab as a Network (the caller closes it: use ``network.open_network``)."""
     st = require_lab(lab)
     gone = missing_nodes(st)
     if gone:
         raise LabStateError(f"lab {st.lab!r} is broken: the namespace of {', '.join(gone[:3])}"
                             f"{' and more' if len(gone) > 3 else ''} is gone; run 'wgtrace lab down {st.lab}' "
                             f"and bring it up again.")
-    return Network(st.lab, model_of(st), {n: st.node(n) for n in st.nodes}, dict(st.keys), st)
+    return Network(st.lab, model_of(st), {n: st.node(n) for n in st.nodes}, dict(st.keys), st.stage,
+                   whole=True, lock=lab_dir(st.lab) / "probe.lock", refresh=lambda: open_lab(st.lab), state=st)
 
 
 def model_and_keys(lab: str, running: str | None = None) -> tuple[Lab, dict[str, str] | None]:

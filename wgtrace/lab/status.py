@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 from ..nodes.base import Node
 from ..nodes.wgstate import WgIface
-from .open import Network, open_lab
+from ..network import Network
+from .open import open_lab
 
 
 @dataclass

@@ -30,13 +30,15 @@ class Command:
 
 
 def endpoint_of(lab: Lab, endpoint: str) -> str:
-    """Resolve "node:iface" to "ip:port" (the node's address there, its WireGuard port)."""
+    """Resolve "node:iface" to "ip:port" (the node's address there, IPv4 before IPv6, and its
+    WireGuard port; an IPv6 address in brackets)."""
+    from ..addr import endpoint as join
     node, _, rest = endpoint.partition(":")
     if node not in lab.nodes:
         return endpoint
     n = lab.nodes[node]
     ports = [w.listen_port for w in n.wireguard.values() if w.listen_port]
-    return f"{n.address_of(rest)}:{ports[0] if ports else 51820}"
+    return join(n.address_of(rest) or "", ports[0] if ports else 51820)
 
 
 def pubkey(keys: dict[str, str] | None, node: str) -> str:
@@ -71,14 +73,14 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for w in node.wireguard.values():
         if w.stage == stage:
             out.append(("ip", "link", "add", "dev", w.name, "type", "wireguard"))
-            out.append(("ip", "addr", "add", w.address, "dev", w.name))
+            out += [("ip", "addr", "add", c, "dev", w.name) for c in w.addresses]
             port = ("listen-port", str(w.listen_port)) if w.listen_port else ()
             mark = ("fwmark", str(w.fwmark)) if w.fwmark else ()
             out.append(("wg", "set", w.name, "private-key", "./private", *port, *mark))
             out.append(("ip", "link", "set", w.name, "up"))
     for r in node.routes:
         if r.stage == stage:
-            argv = ["ip", "route", "add", r.dst]
+            argv = ["ip", *(["-6"] if r.family == 6 else []), "route", "add", r.dst]
             if r.via:
                 argv += ["via", r.via]
             if r.dev:
@@ -97,15 +99,17 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     if stage is None:
         for chain, pol in node.policies.items():
             out.append(("iptables", "-P", chain, pol))
+        for chain, pol in node.policies6.items():
+            out.append(("ip6tables", "-P", chain, pol))
     for rule in node.iptables:
         if rule.stage == stage:
-            out.append(("iptables", *rule.args))
+            out.append((rule.program, *rule.args))
     return out
 
 
 def rule_argv(rule) -> tuple[str, ...]:
     """``ip rule add`` for a policy routing rule, as wg-quick types them."""
-    argv = ["ip", "rule", "add"]
+    argv = ["ip", *(["-6"] if getattr(rule, "family", 4) == 6 else []), "rule", "add"]
     if rule.fwmark is not None:
         argv += (["not"] if rule.invert else []) + ["fwmark", str(rule.fwmark)]
     argv += ["table", rule.table]

@@ -39,25 +39,48 @@ class Errors:
 
 
 def cidr(errs: Errors, key: str, value: Any) -> str | None:
+    """An interface address with its prefix length, either family: ``10.0.0.1/24``, ``fd00::1/64``."""
     try:
-        ipaddress.IPv4Interface(str(value))
         if not isinstance(value, str) or "/" not in value:
             raise ValueError
-        return value
+        i = ipaddress.ip_interface(value)
+        return str(i) if i.version == 6 else value      # IPv6 as the kernel writes it
     except ValueError:
-        errs.add(key, f"{value!r} is not an IPv4 address with a prefix length (like 10.0.0.1/24)")
+        errs.add(key, f"{value!r} is not an address with a prefix length (like 10.0.0.1/24 or fd00::1/64)")
         return None
 
 
+def cidrs(errs: Errors, key: str, value: Any) -> tuple[str, ...]:
+    """One address with a prefix, or a list of them (an interface may have several, of both families)."""
+    if isinstance(value, list):
+        if not value:
+            errs.add(key, "an empty list: give at least one address, like \"10.0.0.1/24\"")
+        return tuple(c for j, v in enumerate(value) if (c := cidr(errs, f"{key}[{j}]", v)))
+    c = cidr(errs, key, value)
+    return (c,) if c else ()
+
+
 def network(errs: Errors, key: str, value: Any) -> str | None:
+    """A network as a route or allowed-ips names it (no host bits set), either family, or "default"."""
     if value == "default":
         return "default"
     try:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "/" not in value:
             raise ValueError
-        return str(ipaddress.IPv4Network(value, strict=True))
+        return str(ipaddress.ip_network(value, strict=True))
     except ValueError:
-        errs.add(key, f"{value!r} is not an IPv4 network (like 10.10.13.0/24) or \"default\"")
+        loose = _loose_network(value)
+        if loose:
+            errs.add(key, f"{value!r} has host bits set: the network is {loose}")
+        else:
+            errs.add(key, f"{value!r} is not a network (like 10.10.13.0/24 or fd00:1::/64) or \"default\"")
+        return None
+
+
+def _loose_network(value: Any) -> str | None:
+    try:
+        return str(ipaddress.ip_network(value, strict=False)) if isinstance(value, str) and "/" in value else None
+    except ValueError:
         return None
 
 
@@ -65,9 +88,9 @@ def ip(errs: Errors, key: str, value: Any) -> str | None:
     try:
         if not isinstance(value, str):
             raise ValueError
-        return str(ipaddress.IPv4Address(value))
+        return str(ipaddress.ip_address(value))
     except ValueError:
-        errs.add(key, f"{value!r} is not an IPv4 address")
+        errs.add(key, f"{value!r} is not an IP address")
         return None
 
 
@@ -123,11 +146,12 @@ def sysctl(errs: Errors, key: str, k: Any, v: Any) -> tuple[str, str] | None:
     return (k, value) if ok else None
 
 
-def iptables_rule(errs: Errors, key: str, rule: Any) -> str | None:
-    """An iptables rule in iptables' own words: ``[-t TABLE] -A|-I CHAIN [N] MATCH… -j TARGET``."""
+def iptables_rule(errs: Errors, key: str, rule: Any, fam: int = 4) -> str | None:
+    """An iptables (``fam`` 6: ip6tables) rule in its own words: ``[-t TABLE] -A|-I CHAIN [N] MATCH… -j TARGET``."""
+    prog = "ip6tables" if fam == 6 else "iptables"
     example = 'like "-t nat -A POSTROUTING -o wan -j MASQUERADE"'
     if not isinstance(rule, str) or not rule.strip():
-        errs.add(key, f"required: an iptables rule with -A or -I, {example}")
+        errs.add(key, f"required: an {prog} rule with -A or -I, {example}")
         return None
     try:
         words = shlex.split(rule)
@@ -152,4 +176,23 @@ def iptables_rule(errs: Errors, key: str, rule: Any) -> str | None:
         if t + 1 >= len(words) or words[t + 1] not in TABLES:
             errs.add(key, f"the table is one of {', '.join(TABLES)}")
             return None
+    for i, w in enumerate(words[:-1]):
+        if w in ADDRESS_OPTS:
+            value = words[i + 1].lstrip("!")
+            a = ipaddress.ip_address(value.split("/")[0].split("-")[0]) if _is_address(value) else None
+            if a is not None and a.version != fam:
+                errs.add(key, f"{w} {words[i + 1]} is an IPv{a.version} address in an {prog} rule "
+                              f"(IPv{fam}; the other family's rules go under {'iptables' if fam == 6 else 'ip6tables'})")
+                return None
     return rule
+
+
+ADDRESS_OPTS = {"-s", "--source", "-d", "--destination", "--to-source", "--to-destination", "--to"}
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.split("/")[0].split("-")[0])
+        return True
+    except ValueError:
+        return False

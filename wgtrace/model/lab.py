@@ -23,6 +23,7 @@ class Route:
     dev: str | None = None
     stage: str | None = None
     table: int | None = None  # None: the main table
+    family: int = 4          # 4 or 6 ("default" is either)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class IpRule:
     suppress_prefixlength: int | None = None
     priority: int | None = None
     stage: str | None = None
+    family: int = 4
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,15 @@ class Sysctl:
 
 @dataclass(frozen=True)
 class Rule:
-    """An iptables rule in iptables' own syntax, e.g. ``-t nat -A POSTROUTING -o wan -j MASQUERADE``."""
+    """A firewall rule in iptables' own syntax, e.g. ``-t nat -A POSTROUTING -o wan -j MASQUERADE``;
+    family 6 is an ip6tables rule."""
     rule: str
     stage: str | None = None
+    family: int = 4
+
+    @property
+    def program(self) -> str:
+        return "ip6tables" if self.family == 6 else "iptables"
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -71,7 +79,7 @@ class Peer:
 @dataclass(frozen=True)
 class WgInterface:
     name: str
-    address: str
+    addresses: tuple[str, ...]       # "10.66.66.1/24", "fd42:42:42::1/64": one or more, any family
     listen_port: int | None
     stage: str | None
     peers: tuple[Peer, ...] = ()
@@ -88,21 +96,37 @@ class Service:
 class Node:
     name: str
     description: str = ""
-    addresses: dict[str, str] = field(default_factory=dict)   # iface -> CIDR
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)   # iface -> CIDRs
     bridges: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
     sysctl: tuple[Sysctl, ...] = ()
-    policies: dict[str, str] = field(default_factory=dict)    # filter chain -> ACCEPT/DROP
-    iptables: tuple[Rule, ...] = ()
+    policies: dict[str, str] = field(default_factory=dict)    # filter chain -> ACCEPT/DROP (IPv4)
+    iptables: tuple[Rule, ...] = ()                            # both families (Rule.family)
     wireguard: dict[str, WgInterface] = field(default_factory=dict)
     services: tuple[Service, ...] = ()
     rules: tuple[IpRule, ...] = ()
+    policies6: dict[str, str] = field(default_factory=dict)   # the same for ip6tables
 
-    def address_of(self, iface: str) -> str | None:
+    def cidrs(self, iface: str) -> tuple[str, ...]:
+        """The addresses (with prefix) the lab file gives ``iface``, a link end or WireGuard."""
         if iface in self.addresses:
-            return self.addresses[iface].split("/")[0]
+            return self.addresses[iface]
         wg = self.wireguard.get(iface)
-        return wg.address.split("/")[0] if wg else None
+        return wg.addresses if wg else ()
+
+    def all_cidrs(self) -> list[tuple[str, str]]:
+        """(iface, CIDR) of every address of the node, link ends first, then WireGuard."""
+        return [(i, c) for i in list(self.addresses) + list(self.wireguard) for c in self.cidrs(i)]
+
+    def address_of(self, iface: str, family: int | None = None) -> str | None:
+        """The first address on ``iface`` of ``family``; without one, IPv4 before IPv6."""
+        from ..addr import family as fam_of
+        cs = self.cidrs(iface)
+        for want in ([family] if family else [4, 6]):
+            for c in cs:
+                if fam_of(c) == want:
+                    return c.split("/")[0]
+        return None
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,7 @@ class Check:
     dst: str
     kind: str = "icmp"               # icmp | tcp | udp
     port: int = 0
+    family: int | None = None        # 4 or 6; None: every family both ends have
 
     @property
     def label(self) -> str:
@@ -165,8 +190,9 @@ class Lab:
 
     def address_owner(self, ip: str) -> tuple[str, str] | None:
         """(node, iface) that holds this address in the final stage."""
+        from ..addr import same_address
         for n in self.nodes.values():
-            for iface in list(n.addresses) + list(n.wireguard):
-                if n.address_of(iface) == ip:
+            for iface, c in n.all_cidrs():
+                if same_address(c, ip):
                     return n.name, iface
         return None

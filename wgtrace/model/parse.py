@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 
+from ..addr import family, same_address
 from . import fields as F
 from .lab import (Check, Endpoint, IpRule, Lab, Link, Node, Peer, Route, Rule, Service, Stage,
                     Sysctl, WgInterface)
 
 TOP_KEYS = {"name", "description", "params", "probe", "checks", "stages", "nodes", "links"}
 NODE_KEYS = {"description", "addresses", "bridges", "routes", "rules", "sysctl", "policies",
-             "iptables", "wireguard", "services"}
+             "policies6", "iptables", "ip6tables", "wireguard", "services"}
+ENDPOINT_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):[A-Za-z0-9_.-]+$")
 
 
 def parse_stages(errs: F.Errors, data: dict) -> list[Stage]:
@@ -58,30 +60,41 @@ class _NodeParser:
             errs.add(f"{key}.addresses", 'must be a table like { eth0 = "10.0.0.1/24" }')
             raw = {}
         for ifname, c in raw.items():
-            if F.iface(errs, f"{key}.addresses.{ifname}", ifname) and F.cidr(errs, f"{key}.addresses.{ifname}", c):
-                addresses[ifname] = c
+            if F.iface(errs, f"{key}.addresses.{ifname}", ifname):
+                cs = F.cidrs(errs, f"{key}.addresses.{ifname}", c)
+                if cs:
+                    addresses[ifname] = cs
         bridges = nd.get("bridges") or []
         if not isinstance(bridges, list):
             errs.add(f"{key}.bridges", 'must be a list of names like ["lan"]')
             bridges = []
         bridges = [b for j, b in enumerate(bridges) if F.iface(errs, f"{key}.bridges[{j}]", b)]
-        policies = {}
-        for chain, pol in (nd.get("policies") or {}).items():
-            if chain not in ("INPUT", "FORWARD", "OUTPUT"):
-                errs.add(f"{key}.policies.{chain}", "only INPUT, FORWARD and OUTPUT have policies")
-            elif pol not in ("ACCEPT", "DROP"):
-                errs.add(f"{key}.policies.{chain}", f"{pol!r} is not ACCEPT or DROP")
-            else:
-                policies[chain] = pol
+        policies, policies6 = self.policies(key, nd, "policies"), self.policies(key, nd, "policies6")
         wgs = {}
         raw_wg = nd.get("wireguard") or {}
         for wname, w in (raw_wg.items() if isinstance(raw_wg, dict) else ()):
             wg = self.wireguard(f"{key}.wireguard.{wname}", wname, w)
             if wg:
                 wgs[wname] = wg
+        rules = self.iptables(key, nd, "iptables", 4) + self.iptables(key, nd, "ip6tables", 6)
         return Node(nname, F.text(errs, f"{key}.description", nd.get("description")), addresses, tuple(bridges),
                     tuple(self.routes(key, nname, nd)), tuple(self.sysctls(key, nd)), policies,
-                    tuple(self.iptables(key, nd)), wgs, tuple(self.services(key, nd)), tuple(self.ip_rules(key, nd)))
+                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(self.ip_rules(key, nd)), policies6)
+
+    def policies(self, key: str, nd: dict, name: str) -> dict[str, str]:
+        out = {}
+        raw = nd.get(name) or {}
+        if not isinstance(raw, dict):
+            self.errs.add(f"{key}.{name}", 'must be a table like { FORWARD = "DROP" }')
+            return out
+        for chain, pol in raw.items():
+            if chain not in ("INPUT", "FORWARD", "OUTPUT"):
+                self.errs.add(f"{key}.{name}.{chain}", "only INPUT, FORWARD and OUTPUT have policies")
+            elif pol not in ("ACCEPT", "DROP"):
+                self.errs.add(f"{key}.{name}.{chain}", f"{pol!r} is not ACCEPT or DROP")
+            else:
+                out[chain] = pol
+        return out
 
     def routes(self, key: str, nname: str, nd: dict) -> list[Route]:
         out = []
@@ -90,13 +103,18 @@ class _NodeParser:
             F.unknown(self.errs, rk, r, {"dst", "via", "dev", "table", "stage"})
             dst = F.network(self.errs, f"{rk}.dst", r.get("dst"))
             via = F.ip(self.errs, f"{rk}.via", r["via"]) if "via" in r else None
+            fam = family(via) if dst == "default" and via else 6 if dst == "::/0" else family(dst) or 4
+            if dst and via and dst != "default" and family(via) != fam:
+                self.errs.add(f"{rk}.via", f"{via} is an IPv{family(via)} gateway for an IPv{fam} network")
+            if dst in ("::/0", "0.0.0.0/0"):
+                dst = "default"
             dev = F.iface(self.errs, f"{rk}.dev", r["dev"]) if "dev" in r else None
             table = F.integer(self.errs, f"{rk}.table", r["table"], 1, 2 ** 31 - 1, "a routing table number") \
                 if "table" in r else None
             if "via" not in r and "dev" not in r:
                 self.errs.add(rk, "needs via, dev or both")
             if dst:
-                out.append(Route(dst, via, dev, self.stage_of(rk, r), table))
+                out.append(Route(dst, via, dev, self.stage_of(rk, r), table, fam))
                 self.route_index.setdefault(nname, []).append(i)
         return out
 
@@ -104,20 +122,25 @@ class _NodeParser:
         out = []
         for i, r in enumerate(F.table_list(self.errs, f"{key}.rules", nd.get("rules"))):
             rk = f"{key}.rules[{i}]"
-            F.unknown(self.errs, rk, r, {"table", "fwmark", "not", "suppress_prefixlength", "priority", "stage"})
+            F.unknown(self.errs, rk, r, {"table", "fwmark", "not", "suppress_prefixlength", "priority", "stage",
+                                         "family"})
+            fam = r.get("family", 4)
+            if fam not in (4, 6):
+                self.errs.add(f"{rk}.family", f"{fam!r} is not 4 or 6")
+                fam = 4
             table = r.get("table")
             if not (table == "main" or (type(table) is int and 0 < table < 2 ** 31)):
                 self.errs.add(f"{rk}.table", f"{table!r} is not a table number or \"main\"")
                 continue
             fw = F.integer(self.errs, f"{rk}.fwmark", r["fwmark"], 1, 2 ** 32 - 1, "a firewall mark") \
                 if "fwmark" in r else None
-            sp = F.integer(self.errs, f"{rk}.suppress_prefixlength", r["suppress_prefixlength"], 0, 32,
+            sp = F.integer(self.errs, f"{rk}.suppress_prefixlength", r["suppress_prefixlength"], 0, 128,
                            "a prefix length") if "suppress_prefixlength" in r else None
             prio = F.integer(self.errs, f"{rk}.priority", r["priority"], 1, 32765, "a rule priority") \
                 if "priority" in r else None
             if not isinstance(r.get("not", False), bool):
                 self.errs.add(f"{rk}.not", "is true or false")
-            out.append(IpRule(str(table), fw, bool(r.get("not", False)), sp, prio, self.stage_of(rk, r)))
+            out.append(IpRule(str(table), fw, bool(r.get("not", False)), sp, prio, self.stage_of(rk, r), fam))
         return out
 
     def sysctls(self, key: str, nd: dict) -> list[Sysctl]:
@@ -130,14 +153,14 @@ class _NodeParser:
                 out.append(Sysctl(kv[0], kv[1], self.stage_of(sk, s)))
         return out
 
-    def iptables(self, key: str, nd: dict) -> list[Rule]:
+    def iptables(self, key: str, nd: dict, name: str, fam: int) -> list[Rule]:
         out = []
-        for i, r in enumerate(F.table_list(self.errs, f"{key}.iptables", nd.get("iptables"))):
-            rk = f"{key}.iptables[{i}]"
+        for i, r in enumerate(F.table_list(self.errs, f"{key}.{name}", nd.get(name))):
+            rk = f"{key}.{name}[{i}]"
             F.unknown(self.errs, rk, r, {"rule", "stage"})
-            rule = F.iptables_rule(self.errs, f"{rk}.rule", r.get("rule"))
+            rule = F.iptables_rule(self.errs, f"{rk}.rule", r.get("rule"), fam)
             if rule:
-                out.append(Rule(rule, self.stage_of(rk, r)))
+                out.append(Rule(rule, self.stage_of(rk, r), fam))
         return out
 
     def wireguard(self, wk: str, wname: str, w) -> WgInterface | None:
@@ -147,7 +170,7 @@ class _NodeParser:
             return None
         F.iface(errs, wk, wname)
         F.unknown(errs, wk, w, {"address", "listen_port", "fwmark", "stage", "peers"})
-        addr = F.cidr(errs, f"{wk}.address", w.get("address"))
+        addrs = F.cidrs(errs, f"{wk}.address", w.get("address"))
         port = w.get("listen_port")
         if port is not None and not (type(port) is int and 0 < port < 65536):
             errs.add(f"{wk}.listen_port", f"{port!r} is not a UDP port")
@@ -168,17 +191,17 @@ class _NodeParser:
                 errs.add(f"{pk}.keepalive", f"{ka!r} is not a number of seconds")
                 ka = None
             ep = p.get("endpoint")
-            if ep is not None and (not isinstance(ep, str) or not re.match(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+$", ep)):
-                errs.add(f"{pk}.endpoint", f"{ep!r} is neither \"node:iface\" nor \"ip:port\"")
+            if ep is not None and (not isinstance(ep, str) or not ENDPOINT_RE.match(ep)):
+                errs.add(f"{pk}.endpoint", f"{ep!r} is neither \"node:iface\" nor \"ip:port\" (\"[ipv6]:port\")")
                 ep = None
             peer = p.get("peer")
             if not isinstance(peer, str):
                 errs.add(f"{pk}.peer", "required: the name of a node")
                 continue
             peers.append(Peer(peer, tuple(allowed), ep, ka, self.stage_of(pk, p)))
-        if not addr:
+        if not addrs:
             return None
-        return WgInterface(wname, addr, port, self.stage_of(wk, w), tuple(peers), fw)
+        return WgInterface(wname, addrs, port, self.stage_of(wk, w), tuple(peers), fw)
 
     def services(self, key: str, nd: dict) -> list[Service]:
         out = []
@@ -223,7 +246,11 @@ def parse_checks(errs: F.Errors, data: dict, nodes: dict[str, Node]) -> list[Che
     out = []
     for i, c in enumerate(F.table_list(errs, "checks", data.get("checks"))):
         ck = f"checks[{i}]"
-        F.unknown(errs, ck, c, {"src", "dst", "tcp", "udp"})
+        F.unknown(errs, ck, c, {"src", "dst", "tcp", "udp", "family"})
+        fam = c.get("family")
+        if fam not in (None, 4, 6):
+            errs.add(f"{ck}.family", f"{fam!r} is not 4 or 6")
+            fam = None
         # dst may also be one address of a node (a VPN address, where the node's first one is not it)
         owner = _address_owner(nodes, c.get("dst"))
         for k in ("src", "dst"):
@@ -236,16 +263,16 @@ def parse_checks(errs: F.Errors, data: dict, nodes: dict[str, Node]) -> list[Che
         if c.get("src") in (c.get("dst"), owner):
             errs.add(ck, "src and dst are the same node")
             continue
-        out.append(Check(str(c.get("src")), str(c.get("dst")), kind, port))
+        out.append(Check(str(c.get("src")), str(c.get("dst")), kind, port, fam))
     return out
 
 
 def _address_owner(nodes: dict[str, Node], value) -> str | None:
     """The node that holds the address ``value`` (None when it is not an address of the lab)."""
-    if not isinstance(value, str) or not re.match(r"^[0-9.]+$", value):
+    if family(value) is None:
         return None
     for n in nodes.values():
-        if any(n.address_of(i) == value for i in list(n.addresses) + list(n.wireguard)):
+        if any(same_address(c, value) for _, c in n.all_cidrs()):
             return n.name
     return None
 

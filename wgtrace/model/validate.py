@@ -2,8 +2,7 @@
 (a cable from a node to itself, a node that is its own WireGuard peer, one address on two nodes)."""
 from __future__ import annotations
 
-import ipaddress
-
+from ..addr import family, host_of, port_of
 from .fields import Errors
 from .lab import Link, Node
 
@@ -49,22 +48,21 @@ def _endpoint(errs: Errors, key: str, endpoint: str, nodes: dict[str, Node]) -> 
         if nodes[node].address_of(rest) is None:
             errs.add(key, f"node {node!r} has no address on {rest!r}")
         return
-    try:
-        ipaddress.IPv4Address(node)
-        if not 0 < int(rest) < 65536:
-            raise ValueError
-    except ValueError:
-        errs.add(key, f"{endpoint!r} is neither \"node:iface\" nor \"ip:port\"")
+    port = port_of(endpoint)
+    if family(host_of(endpoint)) is None or port is None or not 0 < port < 65536 or \
+            (family(host_of(endpoint)) == 6 and not endpoint.startswith("[")):
+        errs.add(key, f"{endpoint!r} is neither \"node:iface\" nor \"ip:port\" (\"[ipv6]:port\")")
 
 
 def _unique_addresses(errs: Errors, nodes: dict[str, Node]) -> None:
     """wgtrace tells nodes apart by their addresses: one address, one place in the lab."""
-    seen: dict[str, str] = {}
+    import ipaddress
+    seen: dict = {}
     for n in nodes.values():
-        items = [(f"nodes.{n.name}.addresses.{i}", c) for i, c in n.addresses.items()]
-        items += [(f"nodes.{n.name}.wireguard.{w}.address", x.address) for w, x in n.wireguard.items()]
+        items = [(f"nodes.{n.name}.addresses.{i}", c) for i, cs in n.addresses.items() for c in cs]
+        items += [(f"nodes.{n.name}.wireguard.{w}.address", c) for w, x in n.wireguard.items() for c in x.addresses]
         for key, cidr in items:
-            ip = cidr.split("/")[0]
+            ip = ipaddress.ip_interface(cidr).ip        # fd00::1 and fd00:0::1 are one address
             if ip in seen:
                 errs.add(key, f"address {ip} is also at {seen[ip]}: every address in a lab is unique")
             else:

@@ -3,8 +3,12 @@
 A node runs commands (``start``/``run``/``popen``), reads its own state as plain records
 (links, routes, route lookups, sysctls, firewall, WireGuard, connection tracking), sends one
 raw probe and captures frames. Two kinds stand behind it: a network namespace of a lab
-(nodes/netns.py) and, later, a real host over SSH. Trace, diagnose and status only ever hold
-a ``Node``; they never know which kind it is.
+(nodes/netns.py) and a real host over SSH (nodes/ssh.py). Trace, diagnose and status only ever
+hold a ``Node``; they never know which kind it is. Where the kinds differ in cost or in what
+they allow, the node says so itself (``wg_in_process``, ``route_table``, ``ask_before_changes``).
+
+Addresses of both families: reads of routes and neighbours take a ``family`` (4 or 6), lookups
+and sends take it from the address they are given.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ class LinkInfo:
     name: str
     up: bool
     mtu: int
-    addresses: list[str] = field(default_factory=list)    # "10.0.0.1/24"
+    addresses: list[str] = field(default_factory=list)    # "10.0.0.1/24", "fd00::1/64" (no link-local)
     index: int = 0
     kind: str = ""                 # veth, bridge, wireguard, tun… ("" when unknown)
     master: str | None = None      # the bridge it is a port of
@@ -35,6 +39,7 @@ class RouteInfo:
     dev: str | None
     proto: str = ""                # kernel (connected), boot, static…
     table: int = 254
+    family: int = 4
 
 
 @dataclass
@@ -144,21 +149,30 @@ class Node(abc.ABC):
     def close(self) -> None:
         """Let go of what reading the node holds open (a netlink socket, a connection)."""
 
+    def ask_before_changes(self, confirm) -> None:
+        """A node that is someone's machine runs a change only if ``confirm(node, argv)`` says
+        yes; a lab's nodes are the lab's to change, so by default nothing is asked."""
+
     # --- state ----------------------------------------------------------------------------
     @abc.abstractmethod
     def links(self) -> dict[str, LinkInfo]: ...
 
     @abc.abstractmethod
-    def routes(self, table: int = 254) -> list[RouteInfo]:
-        """A routing table (IPv4; the main one by default)."""
+    def routes(self, table: int = 254, family: int = 4) -> list[RouteInfo]:
+        """A routing table of one family (the main one by default)."""
+
+    def route_table(self, family: int = 4) -> list[tuple[str, str | None, str | None]]:
+        """The main table as (CIDR or "default", gateway, device), as cheaply as the node can
+        (a trace's path prediction reads it on every node it walks)."""
+        return [(r.dst, r.via, r.dev) for r in self.routes(254, family)]
 
     @abc.abstractmethod
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
         """The node's route lookup; for a forwarded packet give its source and input interface."""
 
     @abc.abstractmethod
-    def neighbours(self) -> list[tuple[str, str, str]]:
-        """The ARP table: (iface, ip, state) with state REACHABLE, STALE, INCOMPLETE, FAILED…"""
+    def neighbours(self, family: int = 4) -> list[tuple[str, str, str]]:
+        """The ARP (4) or NDP (6) table: (iface, ip, state), state REACHABLE, STALE, INCOMPLETE, FAILED…"""
 
     @abc.abstractmethod
     def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
@@ -188,7 +202,7 @@ class Node(abc.ABC):
 
     @abc.abstractmethod
     def send_raw(self, packet: bytes, dst: str) -> tuple[float, str]:
-        """Send one IPv4 packet as built; (time sent, error text or "")."""
+        """Send one IP packet as built (the family of ``dst``); (time sent, error text or "")."""
 
     def prepare_capture(self, source: CaptureSource) -> None:
         """Called once before the probe is sent, with this node's capture open."""

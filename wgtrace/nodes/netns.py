@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..addr import longest, same_address
 from . import nsexec
 from .base import CaptureSource, LinkInfo, Node, RouteInfo, RouteLookup
 
@@ -101,16 +103,6 @@ class NetnsNode(Node):
         finally:
             os.close(home)
 
-    @contextlib.contextmanager
-    def iproute(self):
-        from pyroute2 import IPRoute
-        with self.inside():
-            ipr = IPRoute()
-        try:
-            yield ipr
-        finally:
-            ipr.close()
-
     def nl(self):
         """The node's netlink socket for reading state, opened once (each open costs a setns)."""
         if self._ipr is None:
@@ -133,8 +125,10 @@ class NetnsNode(Node):
     def links(self) -> dict[str, LinkInfo]:
         ipr = self.nl()
         addrs: dict[int, list[str]] = {}
-        for a in ipr.get_addr(family=2):
-            addrs.setdefault(a["index"], []).append(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+        for a in ipr.get_addr():                  # both families; link-local is nobody's network
+            ip = a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS")
+            if ip and not (a["family"] == socket.AF_INET6 and ip.lower().startswith("fe80:")):
+                addrs.setdefault(a["index"], []).append(f"{ip}/{a['prefixlen']}")
         raw = ipr.get_links()
         names = self._names = {l["index"]: l.get_attr("IFLA_IFNAME") for l in raw}
         out = {}
@@ -147,14 +141,19 @@ class NetnsNode(Node):
                                               names.get(master) if master else None)
         return out
 
-    def routes(self, table: int = 254) -> list[RouteInfo]:
+    def routes(self, table: int = 254, family: int = 4) -> list[RouteInfo]:
         names = self.names()
         out = []
-        for r in self.nl().get_routes(family=2, table=table):
+        af = socket.AF_INET6 if family == 6 else socket.AF_INET
+        for r in self.nl().get_routes(family=af, table=table):
+            if family == 6 and r["type"] != 1 and (r.get_attr("RTA_TABLE") or table) == 255:
+                continue                  # IPv6's local table entries (anycast, multicast)
             dst = r.get_attr("RTA_DST")
+            if family == 6 and dst and (dst.lower().startswith("fe80:") or dst.lower().startswith("ff")):
+                continue                  # link-local and multicast: every interface has them
             out.append(RouteInfo(f"{dst}/{r['dst_len']}" if dst else "default", r.get_attr("RTA_GATEWAY"),
                                  names.get(r.get_attr("RTA_OIF")), PROTOS.get(r["proto"], str(r["proto"])),
-                                 r.get_attr("RTA_TABLE") or table))
+                                 r.get_attr("RTA_TABLE") or table, family))
         return out
 
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
@@ -176,10 +175,11 @@ class NetnsNode(Node):
         return RouteLookup(True, names.get(oif) if oif else None, r.get_attr("RTA_GATEWAY"),
                            RTN_TYPES.get(r["type"], str(r["type"])), prefsrc=r.get_attr("RTA_PREFSRC"))
 
-    def neighbours(self) -> list[tuple[str, str, str]]:
+    def neighbours(self, family: int = 4) -> list[tuple[str, str, str]]:
         names = self.names()
+        af = socket.AF_INET6 if family == 6 else socket.AF_INET
         return [(names.get(n["ifindex"], "?"), n.get_attr("NDA_DST"), NUD_STATES.get(n["state"], str(n["state"])))
-                for n in self.nl().get_neighbours(family=2)]
+                for n in self.nl().get_neighbours(family=af)]
 
     def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
         out = {}
@@ -225,11 +225,11 @@ class NetnsNode(Node):
 
         def tup(attrs, key):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
-            return ip.get("CTA_IP_V4_SRC"), ip.get("CTA_IP_V4_DST")
+            return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
             ct = Conntrack()
             try:
-                entries = list(ct.dump())
+                entries = list(ct.dump(family=socket.AF_INET6 if ":" in src else socket.AF_INET))
             except Exception:        # no conntrack in this kernel: no evidence, not an error
                 entries = []
             finally:
@@ -238,7 +238,7 @@ class NetnsNode(Node):
         try:
             for e in entries:
                 o = tup(e["attrs"], "CTA_TUPLE_ORIG")
-                if o == (src, dst):
+                if same_address(o[0] or "", src) and same_address(o[1] or "", dst):
                     out.append((*o, *tup(e["attrs"], "CTA_TUPLE_REPLY")))
         except (KeyError, TypeError):
             pass
@@ -257,9 +257,11 @@ class NetnsNode(Node):
 
     def source_route(self, dst: str) -> tuple[RouteLookup, str]:
         """The kernel picks the source address for a connected UDP socket; the route itself is
-        read from /proc/net/route (no netlink: this is on every probe's path)."""
+        read from /proc (no netlink: this is on every probe's path). The lookup is the main
+        table's: policy routing (a full tunnel's table) shows in the capture, not here."""
+        af = socket.AF_INET6 if ":" in dst else socket.AF_INET
         with self.inside():
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(af, socket.SOCK_DGRAM)
             try:
                 s.connect((dst, 9))
                 src = s.getsockname()[0]
@@ -268,34 +270,50 @@ class NetnsNode(Node):
                     os.strerror(e.errno or errno.EHOSTUNREACH)
             finally:
                 s.close()
-            with open("/proc/thread-self/net/route") as f:
-                table = f.read().splitlines()[1:]
-        best = None
-        d = struct.unpack("<I", socket.inet_aton(dst))[0]
-        for line in table:
-            f = line.split()
-            dev, net, gw, mask = f[0], int(f[1], 16), int(f[2], 16), int(f[7], 16)
-            if d & mask == net and (best is None or mask.bit_count() > best[0]):
-                best = (mask.bit_count(), dev, gw)
-        via = socket.inet_ntoa(struct.pack("<I", best[2])) if best and best[2] else None
-        return RouteLookup(True, best[1] if best else None, via, prefsrc=src), ""
+            table = self._proc_table(6 if af == socket.AF_INET6 else 4)
+        best = longest(dst, table, key=lambda row: row[0])
+        return RouteLookup(True, best[2] if best else None, best[1] if best else None, prefsrc=src), ""
 
-    def proc_routes(self) -> list[tuple[str, str | None, str]]:
-        """The main table as (CIDR, gateway, device), from /proc (no netlink: this is cheap)."""
+    def route_table(self, family: int = 4) -> list[tuple[str, str | None, str | None]]:
+        """The main table from /proc (no netlink: this is cheap)."""
         with self.inside():
+            return self._proc_table(family)
+
+    @staticmethod
+    def _proc_table(family: int) -> list[tuple[str, str | None, str | None]]:
+        """Call inside the namespace: /proc/thread-self/net follows the thread's namespace."""
+        out = []
+        if family == 4:
             with open("/proc/thread-self/net/route") as f:
                 rows = f.read().splitlines()[1:]
-        out = []
+            for line in rows:
+                f = line.split()
+                net, gw = (socket.inet_ntoa(struct.pack("<I", int(x, 16))) for x in (f[1], f[2]))
+                plen = bin(int(f[7], 16)).count("1")
+                out.append((f"{net}/{plen}", None if gw == "0.0.0.0" else gw, f[0]))
+            return out
+        try:
+            with open("/proc/thread-self/net/ipv6_route") as f:
+                rows = f.read().splitlines()
+        except OSError:
+            return out                    # no IPv6 in this kernel
         for line in rows:
+            # dst dst_len src src_len nexthop metric refcnt use flags dev; main table only
             f = line.split()
-            net, gw, mask = (socket.inet_ntoa(struct.pack("<I", int(x, 16))) for x in (f[1], f[2], f[7]))
-            plen = bin(int(f[7], 16)).count("1")
-            out.append((f"{net}/{plen}", None if gw == "0.0.0.0" else gw, f[0]))
+            if len(f) < 10 or int(f[8], 16) & 0x0200:       # RTF_REJECT: unreachable
+                continue
+            dst = str(ipaddress.IPv6Address(bytes.fromhex(f[0])))
+            gw = str(ipaddress.IPv6Address(bytes.fromhex(f[4])))
+            if dst.startswith(("fe80:", "ff")) or f[9] == "lo":
+                continue
+            out.append((f"{dst}/{int(f[1], 16)}", None if gw == "::" else gw, f[9]))
         return out
 
     def send_raw(self, packet: bytes, dst: str) -> tuple[float, str]:
+        af = socket.AF_INET6 if ":" in dst else socket.AF_INET
         with self.inside():
-            tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            # IPPROTO_RAW: the packet carries its own IP header (IPv6's too, on Linux)
+            tx = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_RAW)
         try:
             t = time.time()
             tx.sendto(packet, (dst, 0))

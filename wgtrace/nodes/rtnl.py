@@ -17,7 +17,8 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_F_NODAD = 0x02
 IFF_UP = 1
 
 
@@ -83,7 +84,14 @@ class Rtnl:
         self._request(RTM_NEWLINK, 0, _ifinfo(0, IFF_UP if up else 0, IFF_UP if up else 0) + attrs)
 
     def address(self, name: str, cidr: str) -> None:
+        """Add an address of either family; IPv6 without duplicate-address detection (``nodad``):
+        a lab's addresses are unique by construction, and detection would hold it for a second."""
         ip, plen = cidr.split("/")
-        raw = socket.inet_aton(ip)
-        body = struct.pack("=BBBBI", socket.AF_INET, int(plen), 0, 0, socket.if_nametoindex(name))
-        self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body + _attr(IFA_LOCAL, raw) + _attr(IFA_ADDRESS, raw))
+        fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        raw = socket.inet_pton(fam, ip)
+        flags = IFA_F_NODAD if fam == socket.AF_INET6 else 0
+        body = struct.pack("=BBBBI", fam, int(plen), flags, 0, socket.if_nametoindex(name))
+        attrs = _attr(IFA_LOCAL, raw) + _attr(IFA_ADDRESS, raw)
+        if flags:
+            attrs += _attr(IFA_FLAGS, struct.pack("=I", flags))
+        self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body + attrs)

@@ -25,7 +25,7 @@ from .sshstate import (HostState, parse_conntrack, parse_neigh, parse_route_get,
 FRESH = 10.0        # seconds a snapshot answers for links, routes and sysctls
 SEND = ("import os,socket,sys,time\n"
         "d=bytes.fromhex(sys.stdin.read().strip())\n"
-        "s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n"
+        "s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n"
         "t=time.time()\n"
         "try:\n s.sendto(d,(sys.argv[1],0)); print('ok %.9f' % t)\n"
         "except OSError as e:\n print('err %.9f %s' % (t, os.strerror(e.errno or 5)))\n")
@@ -38,7 +38,7 @@ def _read_only(argv: Sequence[str]) -> bool:
     a = list(argv)
     if not a:
         return True
-    if a[0] in ("iptables-save", "cat", "true"):
+    if a[0] in ("iptables-save", "ip6tables-save", "cat", "true"):
         return True
     if a[0] == "wg":
         return len(a) < 2 or a[1] == "show"
@@ -221,6 +221,9 @@ class SshNode(Node):
                 raise OSError(self.problem or f"{self.name} could not be read")
         return self.state
 
+    def ask_before_changes(self, confirm) -> None:
+        self.confirm = confirm
+
     def unseen(self) -> str:
         """Why this host, or part of it, cannot be seen ("" when all of it can)."""
         return " ".join(x for x in [self.conn.problem or self.problem] + self.notes if x)
@@ -229,16 +232,17 @@ class SshNode(Node):
     def links(self) -> dict[str, LinkInfo]:
         return {n: l for n, l in self._state().links.items() if n not in self.ignore}
 
-    def routes(self, table: int = 254) -> list[RouteInfo]:
-        return [r for r in self._state().routes if r.table == table and r.dev not in self.ignore]
+    def routes(self, table: int = 254, family: int = 4) -> list[RouteInfo]:
+        return [r for r in self._state().routes if r.table == table and r.family == family
+                and r.dev not in self.ignore]
 
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
-        argv = ["ip", "-j", "-4", "route", "get", dst] + (["from", src] if src and iif else []) + \
+        argv = ["ip", "-j", _fam(dst), "route", "get", dst] + (["from", src] if src and iif else []) + \
             (["iif", iif] if iif else [])
         return parse_route_get(*self._live(argv, privileged=True))
 
-    def neighbours(self) -> list[tuple[str, str, str]]:
-        code, out, _ = self._live(["ip", "-j", "-4", "neigh", "show"])
+    def neighbours(self, family: int = 4) -> list[tuple[str, str, str]]:
+        code, out, _ = self._live(["ip", "-j", f"-{family}", "neigh", "show"])
         return [n for n in parse_neigh(out) if n[0] not in self.ignore] if code == 0 else []
 
     def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
@@ -257,7 +261,8 @@ class SshNode(Node):
 
     def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
         tools = self.state.tools if self.state else set()
-        argv = ["conntrack", "-L", "-f", "ipv4"] if "conntrack" in tools else ["cat", "/proc/net/nf_conntrack"]
+        fam = "ipv6" if _fam(src) == "-6" else "ipv4"
+        argv = ["conntrack", "-L", "-f", fam] if "conntrack" in tools else ["cat", "/proc/net/nf_conntrack"]
         code, out, _ = self._live(argv, privileged=True)
         return parse_conntrack(out, src, dst) if code == 0 else []
 
@@ -288,7 +293,7 @@ class SshNode(Node):
             cap.hold_for(0.04 + 2 * rtt)
 
     def source_route(self, dst: str) -> tuple[RouteLookup, str]:
-        r = parse_route_get(*self._live(["ip", "-j", "-4", "route", "get", dst]))
+        r = parse_route_get(*self._live(["ip", "-j", _fam(dst), "route", "get", dst]))
         return r, ("" if r.ok else r.error)
 
     def send_raw(self, packet: bytes, dst: str) -> tuple[float, str]:
@@ -303,6 +308,11 @@ class SshNode(Node):
             raise MissingTool(f"{self.name} could not send the probe (a raw socket needs root): "
                               f"{(err.strip().splitlines() or ['no answer'])[-1][:160]}")
         return float(words[1]), (words[2].strip() if words[0] == "err" and len(words) > 2 else "")
+
+
+def _fam(address: str) -> str:
+    """iproute2's family option for an address."""
+    return "-6" if ":" in address else "-4"
 
 
 class _Tracked(CaptureSource):

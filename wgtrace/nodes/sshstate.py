@@ -23,9 +23,11 @@ from .wgstate import WgIface, parse_dump
 REDACT_AWK = ('BEGIN { FS = "\\t"; OFS = "\\t" } '
               'NF == 5 { $2 = "(hidden)"; print; next } '
               'NF == 9 { if ($3 != "(none)") $3 = "(hidden)"; print; next }')
-TOOLS = ("ip", "wg", "python3", "tcpdump", "iptables-save", "conntrack", "awk", "bridge", "timeout")
+TOOLS = ("ip", "wg", "python3", "tcpdump", "iptables-save", "ip6tables-save", "nft", "conntrack", "awk",
+         "bridge", "timeout")
 SYSCTL_FILES = ("/proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/icmp_echo_ignore_all "
-                "/proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/conf/*/send_redirects")
+                "/proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/conf/*/send_redirects "
+                "/proc/sys/net/ipv6/conf/*/forwarding /proc/sys/net/ipv6/conf/*/disable_ipv6")
 TABLES = {"main": 254, "local": 255, "default": 253}
 PROTOS = {"kernel": "kernel", "boot": "boot", "static": "static", "2": "kernel", "3": "boot", "4": "static"}
 
@@ -55,15 +57,18 @@ sec id id -u
 sec tools tools
 {"sec sudo sudo -n true" if sudo else ""}
 sec link ip -j -d link show
-sec addr ip -j -4 addr show
+sec addr ip -j addr show
 sec route ip -j -4 route show table all
+sec route6 ip -j -6 route show table all
 sec rule ip -j -4 rule show
+sec rule6 ip -j -6 rule show
 sec fdb bridge -j fdb show
 sec sysctl sysc
 sec wgsock wgsock
 sec wgifaces {s}wg show interfaces
 sec wgdump wgdump
 sec iptables {s}iptables-save -c
+sec ip6tables {s}ip6tables-save -c
 sec conn conn
 sec clock date +%s.%N
 """
@@ -122,6 +127,8 @@ class HostState:
     wg_error: str = ""
     iptables: str = ""
     iptables_error: str = ""
+    ip6tables: str = ""                 # "" also where the host has no ip6tables
+    rules6: list[dict] = field(default_factory=list)
     ssh_client: tuple[str, str] | None = None
     clock: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)     # section -> what went wrong
@@ -131,8 +138,11 @@ def parse_links(links_json: list, addrs_json: list) -> tuple[dict[str, LinkInfo]
     addrs: dict[int, list[str]] = {}
     for a in addrs_json:
         for ai in a.get("addr_info", []):
-            if ai.get("family") == "inet" and "local" in ai:
-                addrs.setdefault(a.get("ifindex", 0), []).append(f"{ai['local']}/{ai.get('prefixlen', 32)}")
+            fam = ai.get("family")
+            if fam not in ("inet", "inet6") or "local" not in ai or ai.get("scope") == "link":
+                continue              # link-local is nobody's network
+            addrs.setdefault(a.get("ifindex", 0), []).append(
+                f"{ai['local']}/{ai.get('prefixlen', 32 if fam == 'inet' else 128)}")
     out, macs = {}, {}
     for l in links_json:
         name = l.get("ifname")
@@ -147,10 +157,10 @@ def parse_links(links_json: list, addrs_json: list) -> tuple[dict[str, LinkInfo]
     return out, macs
 
 
-def _dst(d) -> str:
-    if d in (None, "default", "0.0.0.0/0"):
+def _dst(d, family: int = 4) -> str:
+    if d in (None, "default", "0.0.0.0/0", "::/0"):
         return "default"
-    return d if "/" in d else f"{d}/32"
+    return d if "/" in d else f"{d}/{128 if family == 6 else 32}"
 
 
 def table_of(t) -> int:
@@ -160,14 +170,17 @@ def table_of(t) -> int:
     return TABLES.get(t, int(t) if t.isdigit() else 0)
 
 
-def parse_routes(routes_json: list) -> tuple[list[RouteInfo], list[str]]:
+def parse_routes(routes_json: list, family: int = 4) -> tuple[list[RouteInfo], list[str]]:
     routes, types = [], []
     for r in routes_json:
         if not isinstance(r, dict):
             continue
-        routes.append(RouteInfo(_dst(r.get("dst")), r.get("gateway"), r.get("dev"),
+        dst = str(r.get("dst") or "")
+        if family == 6 and (dst.startswith(("fe80:", "ff")) or r.get("type") in ("multicast", "anycast")):
+            continue                  # link-local and multicast routes: every interface has them
+        routes.append(RouteInfo(_dst(r.get("dst"), family), r.get("gateway"), r.get("dev"),
                                 PROTOS.get(str(r.get("protocol", "boot")), str(r.get("protocol", "boot"))),
-                                table_of(r.get("table"))))
+                                table_of(r.get("table")), family))
         types.append(str(r.get("type", "unicast")))
     return routes, types
 
@@ -231,7 +244,11 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         st.sudo_error = sec["sudo"].err or "sudo -n failed"
     st.links, st.macs = parse_links(_json(get("link").out), _json(get("addr").out))
     st.routes, st.route_types = parse_routes(_json(get("route").out))
+    r6, t6 = parse_routes(_json(get("route6").out), 6)
+    st.routes += r6
+    st.route_types += t6
     st.rules = [r for r in _json(get("rule").out) if isinstance(r, dict)]
+    st.rules6 = [r for r in _json(get("rule6").out) if isinstance(r, dict)]
     st.fdb = [r for r in _json(get("fdb").out) if isinstance(r, dict)]
     st.sysctl = parse_sysctl(get("sysctl").out)
     st.wg_sockets = [p[:-5] for p in get("wgsock").out.split() if p.endswith(".sock")]
@@ -244,6 +261,8 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         st.iptables = get("iptables").out
     else:
         st.iptables_error = get("iptables").err
+    if get("ip6tables").status == 0:
+        st.ip6tables = get("ip6tables").out
     words = get("conn").out.split()
     if len(words) >= 2:
         try:

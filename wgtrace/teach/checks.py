@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..diagnose.run import diagnose
 from ..errors import LabFileError
-from ..lab.open import Network
+from ..network import Network
 from ..model.lab import Check
 
 

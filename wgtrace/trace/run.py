@@ -5,41 +5,49 @@ destination, make the probe.
 """
 from __future__ import annotations
 
-import ipaddress
-
+from ..addr import bare, family as addr_family, iface_net, in_nets, ip, is_default
 from ..errors import LabFileError, UsageError
-from ..lab.open import Network
+from ..network import Network
 from ..model.lab import Lab
 from .capture import Observation, observe
 from .path import TraceResult, assemble
 from .probe import Probe
 
 
-def resolve_dst(lab: Lab, dst: str, src: str | None = None) -> str:
-    """A node name becomes the address of it that ``src`` should use (its first address on a
-    network ``src`` shares, else its first address); an IP must belong to the lab's networks."""
+def dst_addresses(lab: Lab, dst: str, src: str | None = None, family: int | None = None) -> list[str]:
+    """A node name becomes its addresses ``src`` should use, one per family (IPv4 first): of each
+    family, its first address on a network ``src`` shares, else its first one; ``family`` keeps one.
+    An IP address must belong to the lab's networks."""
     if dst in lab.nodes:
-        n = lab.nodes[dst]
-        addrs = list(n.addresses.values()) + [w.address for w in n.wireguard.values()]
-        if not addrs:
+        cidrs = [c for _, c in lab.nodes[dst].all_cidrs()]
+        if not cidrs:
             raise UsageError(f"node {dst!r} has no address to probe.")
-        if src in lab.nodes:
-            mine = list(lab.nodes[src].addresses.values()) + [w.address for w in lab.nodes[src].wireguard.values()]
-            nets = [ipaddress.IPv4Interface(c).network for c in mine]
-            shared = [a for a in addrs if any(ipaddress.IPv4Interface(a).ip in n for n in nets if n.prefixlen > 0)]
-            if shared:
-                return shared[0].split("/")[0]
-        return addrs[0].split("/")[0]
-    try:
-        ip = ipaddress.IPv4Address(dst)
-    except ValueError:
+        mine = [iface_net(c) for _, c in lab.nodes[src].all_cidrs()] if src in lab.nodes else []
+        mine = [n for n in mine if not is_default(n)]
+        out = []
+        for fam in ([family] if family else [4, 6]):
+            of = [c for c in cidrs if addr_family(c) == fam]
+            if of:
+                shared = [c for c in of if in_nets(bare(c), mine)]
+                out.append(bare((shared or of)[0]))
+        if not out:
+            raise UsageError(f"node {dst!r} has no IPv{family} address to probe.")
+        return out
+    a = ip(dst)
+    if a is None:
         raise LabFileError(f"{dst!r} is neither a node of lab {lab.name!r} ({', '.join(lab.nodes)}) "
-                           f"nor an IPv4 address.") from None
-    nets = [ipaddress.IPv4Interface(c).network for n in lab.nodes.values()
-            for c in list(n.addresses.values()) + [w.address for w in n.wireguard.values()]]
-    if not any(ip in net for net in nets):
+                           f"nor an IP address.") from None
+    if family and a.version != family:
+        raise UsageError(f"{dst} is an IPv{a.version} address; -{family} asks for IPv{family}.")
+    nets = [iface_net(c) for n in lab.nodes.values() for _, c in n.all_cidrs()]
+    if not in_nets(a, nets):
         raise UsageError(f"{dst} is outside the lab's networks; wgtrace only probes addresses inside the lab.")
-    return str(ip)
+    return [str(a)]
+
+
+def resolve_dst(lab: Lab, dst: str, src: str | None = None, family: int | None = None) -> str:
+    """The one address a probe to ``dst`` goes to (IPv4 where there is a choice)."""
+    return dst_addresses(lab, dst, src, family)[0]
 
 
 def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
@@ -115,6 +123,4 @@ def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int
         res = assemble(net.model, obs, src, dst, wg_interfaces(net, watched))
         res.observation = obs if keep_raw else None
         return res
-    res = widening(net, prepare(net, src, dst, tcp, udp, size), look)
-    net.close()
-    return res
+    return widening(net, prepare(net, src, dst, tcp, udp, size), look)

@@ -11,49 +11,30 @@ Small labs are watched whole: below SMALL nodes the prediction costs more than i
 """
 from __future__ import annotations
 
-import ipaddress
-
-from ..lab.open import Network
+from ..addr import bare, host_of, longest
+from ..network import Network
 from .path import TraceResult
 
 SMALL = 8
 
 
 def _owners(net: Network) -> dict[str, str]:
-    out = {}
-    for n in net.model.nodes.values():
-        for c in list(n.addresses.values()) + [w.address for w in n.wireguard.values()]:
-            out[c.split("/")[0]] = n.name
-    return out
-
-
-def _lookup(table, dst: str):
-    """Longest-prefix match in [(net, gateway or None, dev)]."""
-    a = ipaddress.IPv4Address(dst)
-    best = None
-    for net, gw, dev in table:
-        if a in net and (best is None or net.prefixlen > best[0].prefixlen):
-            best = (net, gw, dev)
-    return best
+    return {bare(c): n.name for n in net.model.nodes.values() for _, c in n.all_cidrs()}
 
 
 class _Walker:
     def __init__(self, net: Network) -> None:
         self.net = net
         self.owners = _owners(net)
-        self.tables: dict[str, list] = {}
+        self.tables: dict[tuple, list] = {}
         self.wgs: dict[str, list] = {}
         self.keys = {v: k for k, v in net.keys.items()}
         self.seen: set[str] = set()
 
-    def table(self, node: str) -> list:
-        if node not in self.tables:
-            h = self.net.nodes[node]
-            rows = h.proc_routes() if hasattr(h, "proc_routes") else \
-                [(r.dst, r.via, r.dev) for r in h.routes()]
-            self.tables[node] = [(ipaddress.IPv4Network("0.0.0.0/0" if d == "default" else d), gw, dev)
-                                 for d, gw, dev in rows]
-        return self.tables[node]
+    def table(self, node: str, family: int) -> list:
+        if (node, family) not in self.tables:
+            self.tables[(node, family)] = self.net.nodes[node].route_table(family)
+        return self.tables[(node, family)]
 
     def wg(self, node: str) -> list:
         if node not in self.wgs:
@@ -62,6 +43,8 @@ class _Walker:
 
     def walk(self, node: str, dst: str, budget: int = 64) -> None:
         """Follow ``dst`` from ``node`` hop by hop, adding every node it passes to ``seen``."""
+        from ..addr import family
+        fam = family(dst) or 4
         self.seen.add(node)
         visited: set[str] = set()
         while budget > 0 and node not in visited:
@@ -69,19 +52,18 @@ class _Walker:
             visited.add(node)
             if self.owners.get(dst) == node:
                 return
-            hit = _lookup(self.table(node), dst)
+            hit = longest(dst, self.table(node, fam), key=lambda row: row[0])
             if hit is None:
                 return
             _, gw, dev = hit
             w = next((w for w in self.wg(node) if w.name == dev), None)
             if w is not None:
-                a = ipaddress.IPv4Address(dst)
-                peer = next((p for p in w.peers if any(a in ipaddress.IPv4Network(x, strict=False)
-                                                       for x in p.allowed_ips)), None)
+                peer = longest(dst, [(a, p) for p in w.peers for a in p.allowed_ips], key=lambda x: x[0])
                 if peer is None:
                     return
+                peer = peer[1]
                 if peer.endpoint:
-                    self.walk(node, peer.endpoint.rsplit(":", 1)[0], budget)
+                    self.walk(node, host_of(peer.endpoint), budget)
                 nxt = self.keys.get(peer.public_key)
             else:
                 nxt = self.owners.get(gw or dst)

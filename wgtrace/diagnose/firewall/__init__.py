@@ -1,0 +1,71 @@
+"""A node's firewall behind one seam: read it (``read``), and the commands a fix needs (``undo``,
+``accept``, ``masquerade``), whichever backend wrote the rule.
+
+Providers: iptables.py (iptables and ip6tables, legacy or nft-backed: the save format is the
+same) and, for tables written in nftables' own language, nft.py. The verdict rules only see
+``rules.Firewall`` and ``rules.FwRule``; a new backend is one module here and one entry in
+``PROVIDERS``.
+"""
+from __future__ import annotations
+
+from . import iptables
+from .rules import Firewall, FwRule, Packet
+
+__all__ = ["Firewall", "FwRule", "Packet", "reads", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
+
+PROVIDERS = {"iptables": iptables}
+
+
+def reads() -> dict[str, tuple[str, ...]]:
+    """The commands that read every provider's rules and counters: name -> argv (one job each,
+    run on every node at once; a node without the tool just has no such rules)."""
+    return {f"iptables{fam}": argv for fam, argv in iptables.READS.items()}
+
+
+def parse(outputs: dict[str, str | None]) -> dict[FwRule, int]:
+    """The rules and counts from what ``reads()`` printed on one node."""
+    counts: dict[FwRule, int] = {}
+    for fam in (4, 6):
+        counts.update(iptables.parse(outputs.get(f"iptables{fam}") or "", fam))
+    return counts
+
+
+def diff(before: dict[FwRule, int], after: dict[FwRule, int]) -> list[tuple[FwRule, int]]:
+    """The rules whose counters moved, by how much."""
+    return [(r, n - before.get(r, 0)) for r, n in after.items() if n - before.get(r, 0) > 0]
+
+
+def _provider(rule_or_backend):
+    name = rule_or_backend if isinstance(rule_or_backend, str) else rule_or_backend.backend
+    return PROVIDERS[name]
+
+
+def undo(rule: FwRule) -> tuple[str, ...]:
+    """Take the rule out (a policy: open it)."""
+    return _provider(rule).undo(rule)
+
+
+def chain_of_hook(hook: str) -> str:
+    return {"input": "INPUT", "forward": "FORWARD", "output": "OUTPUT"}[hook]
+
+
+def accept(fw: Firewall, hook: str, family: int, *, like: FwRule | None = None, first: bool = False,
+           iif: str | None = None, oif: str | None = None, proto: str | None = None,
+           dport: int | None = None, established: bool = False, table: bool = True) -> tuple[str, ...]:
+    """A rule that lets exactly this traffic through ``hook``, in the backend of ``like`` (the rule
+    or policy that dropped it; iptables when there is none), before the drop."""
+    backend = like.backend if like else "iptables"
+    if backend == "iptables":
+        chain = like.chain if like and not like.policy else chain_of_hook(hook)
+        return iptables.accept(family, chain, first=first, iif=iif, oif=oif, proto=proto, dport=dport,
+                               established=established, table=table)
+    return _provider(backend).accept(fw, like, family, first=first, iif=iif, oif=oif, proto=proto,
+                                     dport=dport, established=established)
+
+
+def masquerade(fw: Firewall, family: int, src: str, oif: str) -> tuple[str, ...]:
+    """Source NAT for ``src`` out of ``oif``, in the backend the node already translates with."""
+    native = next((r for r in fw.translating(family) if r.backend != "iptables"), None)
+    if native is not None:
+        return _provider(native).masquerade(fw, native, family, src, oif)
+    return iptables.masquerade(family, src, oif)

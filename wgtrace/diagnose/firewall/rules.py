@@ -1,0 +1,221 @@
+"""A firewall as the verdict rules see it, whoever wrote it: neutral records of rules and policies.
+
+``FwRule`` is one rule or one chain policy of any backend (iptables, ip6tables, native nftables),
+with what the rules need to know without reading its text: the hook it runs on (input,
+forward, output, prerouting, postrouting), its family (4, 6, or 0 for both, as nft's ``inet``
+tables), its verdict, and its matches in neutral words. ``Firewall`` is a node's whole set with
+the packet counts read before the probe and the ones that moved during it, and answers the
+questions the verdict rules ask: what dropped on this hook, is this chain stateful, would a new
+packet from one interface to another get through, which rules translate addresses.
+
+The text of a rule (as its own tool prints it) is kept for evidence only; the commands that
+take a rule out or let a packet through are the backend's (firewall/__init__.py dispatches).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...addr import in_nets, net
+
+HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
+DROPS = ("drop", "reject")
+# neutral match keys: iif oif proto sport dport src dst ctstate (comma-separated states);
+# "other" marks a match the backend's parser did not understand (the rule is then not judged)
+JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate"}
+
+
+@dataclass(frozen=True)
+class FwRule:
+    backend: str                 # "iptables" (iptables or ip6tables by family) | "nft"
+    family: int                  # 4, 6, or 0: both (nft inet)
+    table: str                   # filter, nat… (nft: the table's name)
+    chain: str                   # FORWARD, DOCKER-USER… (nft: the chain's name)
+    text: str                    # as the backend prints it: "-A FORWARD -i wg0 -j ACCEPT", "policy DROP"
+    verdict: str                 # accept drop reject masquerade snat dnat jump goto return log… "" if none
+    hook: str = ""               # the hook its chain runs on (a user chain: the hook that jumps to it)
+    policy: bool = False
+    target: str = ""             # for jump/goto: the chain jumped to
+    handle: int = 0              # nft's rule handle (0: none)
+    counted: bool = True         # False: no counter (nft without a `counter` statement)
+    nft_family: str = ""         # nft table family: ip ip6 inet bridge…
+    matches: tuple[tuple[str, str], ...] = ()
+    position: int = 0            # order within its chain
+
+    @property
+    def drops(self) -> bool:
+        return self.verdict in DROPS
+
+    @property
+    def is_policy(self) -> bool:
+        return self.policy
+
+    @property
+    def catch_all(self) -> bool:
+        """A rule that matches everything (``-A FORWARD -j DROP``): the end of a chain by another name."""
+        return not self.policy and not self.matches
+
+    def match(self, key: str) -> str | None:
+        return next((v for k, v in self.matches if k == key), None)
+
+    def for_family(self, family: int) -> bool:
+        return self.family in (0, family)
+
+    @property
+    def place(self) -> str:
+        """Where the rule is, as a person names it: ``FORWARD`` or ``inet filter forward``."""
+        if self.backend == "nft":
+            return f"{self.nft_family} {self.table} {self.chain}"
+        return self.chain
+
+    def to_json(self) -> dict:
+        d = {"backend": self.backend, "family": self.family, "table": self.table, "chain": self.chain,
+             "text": self.text, "verdict": self.verdict, "hook": self.hook}
+        for k, default in (("policy", False), ("target", ""), ("handle", 0), ("counted", True),
+                           ("nft_family", ""), ("position", 0)):
+            if getattr(self, k) != default:
+                d[k] = getattr(self, k)
+        if self.matches:
+            d["matches"] = [list(m) for m in self.matches]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FwRule":
+        return cls(d["backend"], d["family"], d["table"], d["chain"], d["text"], d["verdict"], d.get("hook", ""),
+                   d.get("policy", False), d.get("target", ""), d.get("handle", 0), d.get("counted", True),
+                   d.get("nft_family", ""), tuple(tuple(m) for m in d.get("matches", [])), d.get("position", 0))
+
+
+@dataclass
+class Packet:
+    """What the evaluator knows of a packet; None: not known (a rule that asks is passed over)."""
+    family: int
+    iif: str | None = None
+    oif: str | None = None
+    proto: str | None = None     # icmp tcp udp (icmpv6 counts as icmp)
+    sport: int | None = None
+    dport: int | None = None
+    src: str | None = None
+    dst: str | None = None
+    ctstate: str | None = "NEW"
+
+
+@dataclass
+class Firewall:
+    rules: dict[FwRule, int] = field(default_factory=dict)      # every rule and policy: packets before
+    hits: list[tuple[FwRule, int]] = field(default_factory=list)  # what moved during the probe
+    readable: bool = True
+
+    # --- what the probe met ------------------------------------------------------------
+    def dropped(self, hook: str, family: int | None = None) -> list[tuple[FwRule, int]]:
+        """Drops (rules and policies) on ``hook`` whose counters moved during the probe."""
+        return [(r, n) for r, n in self.hits if r.hook == hook and r.drops and not r.table == "nat"
+                and (family is None or r.for_family(family))]
+
+    def moved(self, rule: FwRule) -> int:
+        return next((n for r, n in self.hits if r == rule), 0)
+
+    # --- the ruleset -------------------------------------------------------------------
+    def chain(self, rule: FwRule) -> list[FwRule]:
+        """The rules of ``rule``'s chain, in order (its policy last)."""
+        return self.chain_of(rule.backend, rule.nft_family, rule.family, rule.table, rule.chain)
+
+    def chain_of(self, backend: str, nft_family: str, family: int, table: str, chain: str) -> list[FwRule]:
+        rs = [r for r in self.rules if r.backend == backend and r.nft_family == nft_family and
+              r.family == family and r.table == table and r.chain == chain]
+        return sorted(rs, key=lambda r: (r.policy, r.position))
+
+    def on_hook(self, hook: str, family: int) -> list[FwRule]:
+        return [r for r in self.rules if r.hook == hook and r.for_family(family)]
+
+    def stateful(self, hook: str, family: int) -> bool:
+        """Does a chain on ``hook`` select by connection state (so replies pass as ESTABLISHED)?"""
+        return any(r.match("ctstate") for r in self.on_hook(hook, family))
+
+    def translating(self, family: int | None = None) -> list[FwRule]:
+        """Rules that rewrite the source address (MASQUERADE, SNAT)."""
+        return [r for r in self.rules if r.verdict in ("masquerade", "snat")
+                and (family is None or r.for_family(family))]
+
+    def base_chains(self, hook: str, family: int) -> list[tuple[FwRule, list[FwRule]]]:
+        """(policy, rules) of the filtering base chains on ``hook`` for ``family``, in the order
+        the kernel runs them (iptables' filter chain; nft's by priority, carried in position)."""
+        out = []
+        for p in sorted((r for r in self.rules if r.policy and r.hook == hook and r.for_family(family)
+                         and r.table != "nat" and r.verdict in ("accept", "drop")),
+                        key=lambda r: r.position):
+            out.append((p, [r for r in self.chain(p) if not r.policy]))
+        return out
+
+    def decide(self, hook: str, pkt: Packet) -> tuple[str, FwRule | None] | None:
+        """What the chains on ``hook`` do with ``pkt``: ("accept"|"drop", the rule or policy that
+        decided), or None when a rule it reaches asks what is not known of the packet."""
+        last = None
+        for policy, rules in self.base_chains(hook, pkt.family):
+            got = self._walk(rules, pkt, 0)
+            if got is None:
+                return None
+            verdict, rule = got if got != "end" else (policy.verdict, policy)
+            if verdict in DROPS:
+                return "drop", rule
+            last = ("accept", rule)
+        return last or ("accept", None)
+
+    def _walk(self, rules: list[FwRule], pkt: Packet, depth: int):
+        for r in rules:
+            m = matches(r, pkt)
+            if m is None:
+                continue             # undecidable for this packet: passed over, as a person would read it
+            if not m:
+                continue
+            if r.verdict in ("accept", "drop", "reject"):
+                return ("drop" if r.verdict == "reject" else r.verdict), r
+            if r.verdict in ("jump", "goto") and depth < 16:
+                sub = [x for x in self.chain_of(r.backend, r.nft_family, r.family, r.table, r.target) if not x.policy]
+                got = self._walk(sub, pkt, depth + 1)
+                if got is None or got != "end":
+                    return got
+                if r.verdict == "goto":
+                    return "end"
+            if r.verdict == "return":
+                return "end"
+        return "end"
+
+
+def matches(rule: FwRule, pkt: Packet) -> bool | None:
+    """Does ``rule`` match ``pkt``? None when it asks something the evaluator cannot judge."""
+    for key, value in rule.matches:
+        if key not in JUDGED:
+            return None
+        neg = value.startswith("!")
+        want = value[1:] if neg else value
+        have = getattr(pkt, key)
+        if have is None:
+            return None
+        if key in ("iif", "oif"):
+            ok = _iface_match(want, have)
+        elif key == "proto":
+            ok = want in (have, "all") or (want in ("icmpv6", "ipv6-icmp") and have == "icmp")
+        elif key in ("sport", "dport"):
+            ok = _port_match(want, int(have))
+        elif key in ("src", "dst"):
+            nets = [w.strip() for w in want.strip("{}").split(",")]
+            if not all(net(n) for n in nets):
+                return None                              # a named set, a range: not judged
+            ok = in_nets(have, nets)
+        else:                                            # ctstate: any of the listed states
+            ok = have in want.split(",")
+        if ok == neg:
+            return False
+    return True
+
+
+def _iface_match(want: str, have: str) -> bool:
+    return have.startswith(want[:-1]) if want.endswith(("+", "*")) else want == have
+
+
+def _port_match(want: str, have: int) -> bool:
+    for part in want.replace(":", "-").split(","):
+        lo, _, hi = part.partition("-")
+        if lo.isdigit() and (hi.isdigit() and int(lo) <= have <= int(hi) or not hi and int(lo) == have):
+            return True
+    return False
