@@ -210,9 +210,9 @@ class RunningLab:
         return self.state.node(node)
 
     def net(self):
-        """The lab as trace and diagnose take it."""
-        from wgtrace.lab.open import open_lab
-        return open_lab(self.name)
+        """The lab as trace and diagnose take it, open while a ``with`` block runs."""
+        from wgtrace.network import open_network
+        return open_network(lab=self.name)
 
     def netns_inodes(self) -> set[int]:
         return netns_inodes(self.name)

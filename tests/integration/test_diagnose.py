@@ -20,7 +20,7 @@ from wgtrace.diagnose.replay import dump_context
 from wgtrace.diagnose.run import diagnose
 from wgtrace.diagnose.verdict import CAUSES
 from wgtrace.lab.inject import inject
-from wgtrace.lab.open import open_lab
+from wgtrace.network import open_network
 from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import available_labs, find_lab, load_lab
 from wgtrace.teach.exercise import default_probe
@@ -32,7 +32,8 @@ SEED = load_faults(str(find_lab("seed")))
 
 
 def run_diagnose(src, dst, lab, **kw):
-    return diagnose(open_lab(lab), src, dst, **kw)
+    with open_network(lab=lab) as net:
+        return diagnose(net, src, dst, **kw)
 
 
 def test_catalogues_cover_every_cause():

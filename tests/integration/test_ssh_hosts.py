@@ -18,7 +18,7 @@ import pytest
 import ssh_support as S
 from wgtrace.diagnose.run import diagnose
 from wgtrace.lab.inject import inject
-from wgtrace.lab.open import open_lab
+from wgtrace.network import open_network
 from wgtrace.model.commands import SSH_HOSTKEY
 from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import find_lab
@@ -58,7 +58,8 @@ def test_fault_over_ssh_as_in_the_lab(lab_factory, fault):
     assert r.returncode == 1, r.stdout + r.stderr
     j = json.loads(r.stdout)
     # the lab's own diagnosis of the same lab (by address: in seedssh, target's name resolves to mgmt)
-    d = diagnose(open_lab(lab.name), src, "10.10.13.61", **probe)
+    with open_network(lab=lab.name) as net:
+        d = diagnose(net, src, "10.10.13.61", **probe)
     in_lab = (d.verdict.cause, d.verdict.stop.node, d.verdict.stop.phase)
     assert verdict(j) == in_lab == (fault.cause, fault.node, fault.direction), r.stdout
     assert r.stderr.strip() == "", r.stderr        # every host seen: nothing to warn about
@@ -105,7 +106,8 @@ def test_discover_rebuilds_a_working_network(lab_factory, tmp_path):
     copy = tmp_path / "found.toml"
     copy.write_text(text)
     rebuilt = lab_factory.up(lab_file=str(copy))
-    d = diagnose(open_lab(rebuilt.name), "home", "target")
+    with open_network(lab=rebuilt.name) as net:
+        d = diagnose(net, "home", "target")
     assert d.reachable, d.to_json()
     assert rebuilt.state.keys["home"] not in {lab.state.keys["home"]}      # fresh keys
 

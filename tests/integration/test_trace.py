@@ -7,12 +7,13 @@ import subprocess
 
 import pytest
 
-from wgtrace.lab.open import open_lab
+from wgtrace.network import open_network
 from wgtrace.trace.run import run_trace as _run_trace
 
 
 def run_trace(src, dst, lab, **kw):
-    return _run_trace(open_lab(lab), src, dst, **kw)
+    with open_network(lab=lab) as net:
+        return _run_trace(net, src, dst, **kw)
 
 # stage -> (reachable, last seen (node, iface, direction, phase)) on the seed lab, home -> target
 LAST_SEEN = {

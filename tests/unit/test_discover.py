@@ -75,7 +75,7 @@ def test_middle_switch_nat_and_notes(tmp_path):
     # WireGuard: peers by host, the endpoint kept where it is the peer's own address
     a_peer = nodes["a"]["wireguard"]["wg0"]["peers"][0]
     b_peer = nodes["b"]["wireguard"]["wg0"]["peers"][0]
-    assert a_peer == {"peer": "b", "allowed_ips": ["10.99.0.2/32", "10.7.0.0/16"], "keepalive": 25}
+    assert a_peer == {"peer": "b", "allowed_ips": ["10.99.0.2/32", "10.7.0.0/16", "::/0"], "keepalive": 25}
     assert b_peer["endpoint"] == "a:eth0"
     assert nodes["a"]["wireguard"]["wg0"]["fwmark"] == 51820
     # the full tunnel's policy routing; a rule on a source address is not something a lab file says

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import emit, err, finish, guarded, json_opt, out, show_trace
+from .common import emit, err, guarded, json_opt, out
 
 HOSTS_HELP = "A hosts file (docs/hosts.md): work on these real machines over SSH instead of a lab."
 
@@ -23,16 +23,11 @@ def hosts_opt(required: bool = False):
 
 
 def warn_unseen(net) -> None:
-    for name, why in sorted((net.unseen or {}).items()):
+    """What of a network cannot be seen (a host that refused us), one line each, before the result."""
+    for name, why in sorted(net.unseen.items()):
         err.print(f"[yellow]wgtrace:[/] {why} (going on without it)" if why.startswith(name) else
                   f"[yellow]wgtrace:[/] {name}: {why} (going on without it)", highlight=False, markup=True,
                   soft_wrap=True)
-
-
-def trace_hosts(path: str, src: str, dst: str, tcp, udp, size, as_json: bool, lang: str, pcap, no_underlay) -> None:
-    from ..hosts.run import trace_hosts as run
-    res = run(path, src, dst, on_open=warn_unseen, tcp=tcp, udp=udp, size=size, keep_raw=bool(pcap))
-    show_trace(res, as_json, lang, pcap, no_underlay)
 
 
 class Asker:
@@ -53,21 +48,13 @@ class Asker:
         return typer.confirm(f"run on {node}: {cmd}", default=False, err=True)
 
 
-def diagnose_hosts(path: str, src: str, dst: str, kw: dict, as_json: bool, fix: bool, yes: bool) -> None:
-    from ..hosts.run import diagnose_hosts as run
-    result = run(path, src, dst, kw, fix, Asker(yes), on_open=warn_unseen,
-                 on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])))
-    emit(result, as_json, kw["lang"])
-    finish(result.reachable)
-
-
 @guarded
 def status(hosts: str = hosts_opt(True), as_json: bool = json_opt()):
     """Interfaces, addresses, routes and WireGuard peers of real hosts, read over SSH (as 'lab status')."""
     import dataclasses
-    from ..hosts.open import open_hosts
     from ..lab.status import network_status
-    with open_hosts(hosts) as net:
+    from ..network import open_network
+    with open_network(hosts=hosts) as net:
         warn_unseen(net)
         seen = dataclasses.replace(net, nodes={n: h for n, h in net.nodes.items() if n in net.model.nodes})
         st = network_status(seen)

@@ -73,9 +73,7 @@ def lab_down(lab: Optional[str] = typer.Argument(None, help="Lab to remove (defa
 @guarded
 def lab_status(lab: Optional[str] = lab_opt(), as_json: bool = json_opt()):
     """Nodes, interfaces, addresses, routes and WireGuard peers of a running lab."""
-    from ..lab.preflight import require_root
     from ..lab.status import lab_status as read
-    require_root()
     emit(read(lab), as_json)
 
 
@@ -103,10 +101,10 @@ def lab_export(directory: str = typer.Argument(..., help="Where to write <node>-
                lab: Optional[str] = lab_opt()):
     """Write what the lab built as wg-quick files, one per WireGuard interface."""
     from ..lab.export import export_lab
-    from ..lab.open import open_lab
-    from ..lab.preflight import require_root
-    require_root()
-    for path in export_lab(open_lab(lab), directory):
+    from ..network import open_network
+    with open_network(lab=lab) as net:
+        written = export_lab(net, directory)
+    for path in written:
         err.print(f"wrote {path}")
 
 
@@ -116,12 +114,11 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
              cmd: List[str] = typer.Argument(..., help="Command and arguments (after --)."),
              lab: Optional[str] = lab_opt()):
     """Run a command inside a node (its namespace and its own WireGuard runtime); exit code passed through."""
-    from ..lab.open import open_lab
-    from ..lab.preflight import require_root
-    require_root()
+    from ..network import open_network
     if len(cmd) > 1 and cmd[0] in ("--lab", "-l"):      # `lab exec NODE --lab X -- CMD`, as typed
         lab, cmd = cmd[1], cmd[2:]
-    h = open_lab(lab).node(node)
+    with open_network(lab=lab) as net:
+        h = net.node(node)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
@@ -138,11 +135,9 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
 def shell(node: str = typer.Argument(..., help="Node to open a shell on."),
           lab: Optional[str] = lab_opt()):
     """An interactive shell on a node; the document's commands work as typed there."""
-    from ..lab.open import open_lab
-    from ..lab.preflight import require_root
-    require_root()
-    net = open_lab(lab)
-    h = net.node(node)
+    from ..network import open_network
+    with open_network(lab=lab) as net:
+        h = net.node(node)
     err.print(f"shell on [cyan]{node}[/] (lab {net.name}); 'exit' or Ctrl-D to leave.")
     sh = ["bash", "--norc", "--noprofile", "-i"] if os.path.exists("/bin/bash") else ["sh", "-i"]
     raise typer.Exit(h.foreground(sh, env={"PS1": f"[{net.name}] {node}:\\w# "}))

@@ -5,8 +5,9 @@ from typing import Optional
 
 import typer
 
+from ..errors import UsageError
 from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out, show_trace
-from .hosts import check_hosts_args, diagnose_hosts, hosts_opt, trace_hosts
+from .hosts import Asker, check_hosts_args, hosts_opt, warn_unseen
 
 
 def _opts():
@@ -29,16 +30,14 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
           no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams."),
           hosts: Optional[str] = hosts_opt()):
     """Send one probe and follow it through every interface of every node."""
-    if hosts:                        # real machines over SSH (cli/hosts.py): no lab, no root here
-        check_hosts_args(hosts, lab)
-        return trace_hosts(hosts, src, dst, tcp, udp, size, as_json, lang_of(lang), pcap, no_underlay)
-    from ..lab.open import open_lab
-    from ..lab.preflight import require_root
+    from ..network import open_network
     from ..trace.run import run_trace
-    require_root()
+    check_hosts_args(hosts, lab)
     lang = lang_of(lang)
-    show_trace(run_trace(open_lab(lab), src, dst, tcp, udp, size, keep_raw=bool(pcap)), as_json, lang, pcap,
-               no_underlay)
+    with open_network(lab=lab, hosts=hosts) as net:
+        warn_unseen(net)
+        res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+    show_trace(res, as_json, lang, pcap, no_underlay)
 
 
 @guarded
@@ -50,43 +49,46 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
              lang: str = lang_opt(), hosts: Optional[str] = hosts_opt(),
              yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking.")):
     """Where the probe stops, why, on what evidence, and the commands that fix it."""
-    if hosts:                        # real machines over SSH (cli/hosts.py): no lab, no root here
-        check_hosts_args(hosts, lab)
-        return diagnose_hosts(hosts, src, dst, dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang)),
-                              as_json, fix, yes)
-    from ..lab.open import open_lab
-    from ..lab.preflight import require_root
-    require_root()
+    from ..network import open_network
+    check_hosts_args(hosts, lab)
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
-    if fix:
-        from ..diagnose.fixloop import fix_loop
-        from ..teach.exercise import note_fix
-        net = open_lab(lab)
-        run = fix_loop(lambda: open_lab(net.name), src, dst,
-                       on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
-        note_fix(net.name, [a for s in run.steps for a in s.applied])
-        emit(run, as_json, kw["lang"])
-        finish(run.reachable)
-    from ..diagnose.run import diagnose as run_diagnose
-    d = run_diagnose(open_lab(lab), src, dst, **kw)
-    emit(d, as_json, kw["lang"])
-    finish(d.reachable)
+    with open_network(lab=lab, hosts=hosts) as net:
+        warn_unseen(net)
+        if fix:
+            from ..diagnose.fixloop import fix_loop
+            from ..teach.exercise import note_fix
+            net.ask_before_changes(Asker(yes))         # nodes that are someone's machines ask first
+            result = fix_loop(net, src, dst,
+                              on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
+            note_fix(net, [a for s in result.steps for a in s.applied])
+        else:
+            from ..diagnose.run import diagnose as run_diagnose
+            result = run_diagnose(net, src, dst, **kw)
+    emit(result, as_json, kw["lang"])
+    finish(result.reachable)
 
 
 @guarded
 def break_(fault: Optional[str] = typer.Argument(None, help="Name of the fault to inject."),
            list_: bool = typer.Option(False, "--list", help="List the lab's faults."),
-           lab: Optional[str] = lab_opt()):
+           lab: Optional[str] = lab_opt(),
+           labfile: Optional[str] = typer.Option(None, "--labfile",
+                                                 help="With --list: the faults of this lab file (none need be up).")):
     """Inject a named fault into a running lab (an exercise); --list shows them."""
     from ..lab.inject import inject
     from ..lab.open import require_lab
     from ..lab.preflight import require_root
     from ..model.faults import find_fault, load_faults
     if list_ or not fault:
-        from ..lab.runtime import load_state
+        from ..lab.runtime import load_state, running_labs
         from ..model.labfile import find_lab
-        st = load_state(lab) if lab else None
-        for f in load_faults(st.file if st else str(find_lab(lab or "seed"))):
+        if labfile and lab:
+            raise UsageError("--lab names a running lab and --labfile a lab file: give one.")
+        up = running_labs()
+        st = load_state(lab or (up[0] if len(up) == 1 and not labfile else "")) if (lab or up) else None
+        if lab and st is None:
+            require_lab(lab)                             # says why in one sentence
+        for f in load_faults(st.file if st and not labfile else str(find_lab(labfile or "seed"))):
             out.print(f"[bold]{f.name:<28}[/] {f.summary}  [dim]({f.cause} at {f.node})[/]", highlight=False)
         return
     require_root()

@@ -6,7 +6,6 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import ExitStatus
 from .common import (check_name, emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out,
                      params_of, set_opt)
 
@@ -68,9 +67,10 @@ def lesson(lesson: str = typer.Argument("seed", help="Lesson to work through (le
 
 
 @guarded
-def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
+def exercise(labfile: str = typer.Argument("seed", help="Lab name in labs/ or path to a lab file."),
+             seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same faults."),
              faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
-             lab: str = typer.Option("seed", "--lab", "-l", help="Lab file to build."),
+             old: Optional[str] = typer.Option(None, "--lab", "-l", hidden=True),
              name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name."),
              set_: Optional[List[str]] = set_opt()):
     """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
@@ -80,7 +80,7 @@ def exercise(seed: Optional[int] = typer.Option(None, "--seed", help="Same seed,
     from ..teach.exercise import start_exercise
     require_root()
     check_name(name)
-    model = load_lab(lab, rename=name, params=params_of(set_))
+    model = load_lab(old or labfile, rename=name, params=params_of(set_))      # --lab: its older spelling
     with interruptible() as check, err.status("building…"):
         ex = start_exercise(model, faults, seed, check)
     opt = f" --lab {ex.state.lab}"
@@ -99,9 +99,10 @@ def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool 
     require_root()
     lang = lang_of(lang)
     if all_:
-        from ..lab.open import open_lab
+        from ..network import open_network
         from ..teach.checks import check_all
-        m = check_all(open_lab(lab), lang)
+        with open_network(lab=lab) as net:
+            m = check_all(net, lang)
         emit(m, as_json, lang)
         finish(m.passed)
     from ..teach.exercise import grade
@@ -128,31 +129,3 @@ def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report o
         write(md_file, markdown(rec))
     if not html_file and not md_file:
         print(markdown(rec))
-
-
-@guarded
-def doctor():
-    """What this machine has and lacks for wgtrace."""
-    from ..lab.preflight import REQUIRED, TOOLS, inotify_use, machine_report
-    r = machine_report()
-    ok = lambda b: "[green]yes[/]" if b else "[red]no[/]"
-    out.print(f"root:            {ok(r.root)}")
-    out.print(f"WireGuard:       [magenta]{r.wg_impl}[/]"
-              + ("" if r.wg_impl == "kernel" else " (no kernel module; the userspace daemon is used)"))
-    out.print(f"iptables:        {r.iptables_variant}")
-    if r.wg_impl == "wireguard-go":
-        used, limit = inotify_use()
-        out.print(f"inotify:         {used} of {limit} instances in use (one per wireguard-go interface; "
-                  f"about {max(0, limit - used) // 3} more seed labs fit)", highlight=False)
-    missing = []
-    for tool, path in r.tools.items():
-        need = tool in REQUIRED or (tool == "wireguard-go" and r.wg_impl == "wireguard-go")
-        out.print(f"{tool:16} {path or '[red]missing[/]'}  ({TOOLS[tool]}{', required' if need else ''})",
-                  highlight=False)
-        if not path and need:
-            missing.append(TOOLS[tool])
-    if missing or not r.root:
-        if missing:
-            out.print(f"install: apt-get install --no-install-recommends {' '.join(sorted(set(missing)))}")
-        raise typer.Exit(int(ExitStatus.MISSING_TOOL if missing else ExitStatus.NOT_ROOT))
-    out.print("[green]ready.[/]")

@@ -6,9 +6,9 @@ discover.py decides the interfaces, addresses and cables; this module gets them 
 """
 from __future__ import annotations
 
-import ipaddress
 import shlex
 
+from .. import addr
 from ..nodes.sshstate import HostState
 from ..model import fields as F
 
@@ -50,14 +50,16 @@ def routes(host: str, st: HostState, kept_ifaces: set[str], notes: Notes) -> lis
             continue
         if r.dev is not None and r.dev not in kept_ifaces:
             continue             # an interface left out of the picture takes its routes with it
-        d: dict = {"dst": r.dst if r.dst == "default" else str(ipaddress.IPv4Network(r.dst, strict=False))}
+        d: dict = {"dst": r.dst if r.dst != "default" else ("::/0" if r.family == 6 else "default")}
+        if r.dst != "default":
+            d["dst"] = addr.normal(r.dst)
         if r.via:
             d["via"] = r.via
         if r.dev:
             d["dev"] = r.dev
         if r.table != 254:
             d["table"] = r.table
-        key = (d["dst"], r.table)
+        key = (d["dst"], r.table, r.family)
         if key in seen:
             notes.add(host, f"{label}: a second route for {d['dst']} (another metric); left out")
             continue
@@ -71,7 +73,7 @@ def routes(host: str, st: HostState, kept_ifaces: set[str], notes: Notes) -> lis
 
 def ip_rules(host: str, st: HostState, notes: Notes) -> list[dict]:
     out = []
-    for r in st.rules:
+    for fam, r in [(4, r) for r in st.rules] + [(6, r) for r in st.rules6]:
         prio = r.get("priority")
         if prio in DEFAULT_RULES and set(r) <= {"priority", "src", "table"}:
             continue
@@ -94,6 +96,8 @@ def ip_rules(host: str, st: HostState, notes: Notes) -> list[dict]:
             d["suppress_prefixlength"] = int(r["suppress_prefixlength"])
         if isinstance(prio, int) and 0 < prio < 32766:
             d["priority"] = prio
+        if fam == 6:
+            d["family"] = 6
         out.append(d)
     return out
 
@@ -101,6 +105,9 @@ def ip_rules(host: str, st: HostState, notes: Notes) -> list[dict]:
 def sysctls(host: str, st: HostState, ifaces: set[str], wg_ifaces: set[str]) -> list[dict]:
     s = st.sysctl
     out = [{"key": "net.ipv4.ip_forward", "value": s.get("net.ipv4.ip_forward", "0")}]
+    for k in ("forwarding", "disable_ipv6"):
+        if s.get(f"net.ipv6.conf.all.{k}", "0") != "0":
+            out.append({"key": f"net.ipv6.conf.all.{k}", "value": s[f"net.ipv6.conf.all.{k}"]})
     for k in ("rp_filter", "send_redirects"):
         if f"net.ipv4.conf.all.{k}" in s:
             out.append({"key": f"net.ipv4.conf.all.{k}", "value": s[f"net.ipv4.conf.all.{k}"]})
@@ -119,10 +126,12 @@ def sysctls(host: str, st: HostState, ifaces: set[str], wg_ifaces: set[str]) -> 
     return [x for x in out if _check(F.sysctl, "sysctl", x["key"], x["value"])]
 
 
-def firewall(host: str, st: HostState, notes: Notes) -> tuple[dict, list[dict]]:
-    """(filter chain policies that are not ACCEPT, rules in iptables' words) from iptables-save."""
+def firewall(host: str, st: HostState, notes: Notes, family: int = 4) -> tuple[dict, list[dict]]:
+    """(filter chain policies that are not ACCEPT, rules in iptables' words) from iptables-save
+    (``family`` 6: ip6tables-save)."""
     policies, rules, table, chains = {}, [], "filter", set()
-    for line in st.iptables.splitlines():
+    prog = "ip6tables" if family == 6 else "iptables"
+    for line in (st.ip6tables if family == 6 else st.iptables).splitlines():
         line = line.strip()
         if line.startswith("*"):
             table, chains = line[1:], set()
@@ -137,19 +146,19 @@ def firewall(host: str, st: HostState, notes: Notes) -> tuple[dict, list[dict]]:
             try:
                 words = shlex.split(rule)
             except ValueError:
-                notes.add(host, f"iptables -t {table} {rule}: unbalanced quotes; left out")
+                notes.add(host, f"{prog} -t {table} {rule}: unbalanced quotes; left out")
                 continue
             chain = words[1] if len(words) > 1 else ""
             target = words[words.index("-j") + 1] if "-j" in words[:-1] else ""
             own = chains - BUILTIN.get(table, set())
             if chain not in BUILTIN.get(table, set()) or target in own or \
                     ("-g" in words and words[words.index("-g") + 1:][:1] and words[words.index("-g") + 1] in own):
-                notes.add(host, f"iptables -t {table} {rule}: uses a chain of its own ({chain}/{target}); "
+                notes.add(host, f"{prog} -t {table} {rule}: uses a chain of its own ({chain}/{target}); "
                                 f"a lab file has built-in chains only; left out")
                 continue
             text = f"-t {table} " + shlex.join(words)
-            if not _check(F.iptables_rule, "rule", text):
-                notes.add(host, f"iptables {text}: not plain words a lab file accepts; left out")
+            if not _check(F.iptables_rule, "rule", text, family):
+                notes.add(host, f"{prog} {text}: not plain words a lab file accepts; left out")
                 continue
             rules.append({"rule": text})
     return policies, rules
@@ -162,23 +171,25 @@ def endpoint_of(ep: str | None, peer_host: str, owner_of: dict[str, tuple[str, s
     unknown middle, and its endpoint is learned, not declared."""
     if not ep or ":" not in ep:
         return None, ""
-    ip, _, port = ep.rpartition(":")
+    ip, port = addr.host_of(ep), addr.port_of(ep) or 0
     owner = owner_of.get(ip)
     if owner and owner[0] == peer_host:
-        return (f"{owner[0]}:{owner[1]}" if ports.get(peer_host) == int(port) else f"{ip}:{port}"), ""
+        node_ep = f"{owner[0]}:{owner[1]}"
+        # "host:iface" names the interface's IPv4 address where it has one
+        return (node_ep if ports.get(peer_host) == port and addr.family(ip) == 4 else ep), ""
     if owner:
         return None, f"reached at {ep}, an address of {owner[0]}: NAT on the way; the endpoint is learned"
     return None, f"reached at {ep}, an address of no host: NAT or a machine in the middle"
 
 
-def wireguard(host: str, st: HostState, wg_addr: dict[str, str], key_owner: dict[str, str],
+def wireguard(host: str, st: HostState, wg_addr: dict[str, list[str]], key_owner: dict[str, str],
               owner_of: dict[str, tuple[str, str]], ports: dict[str, int], wg_hosts: set[str],
               notes: Notes) -> dict:
     out = {}
     for w in st.wg:
         if w.name not in wg_addr:
             continue
-        d: dict = {"address": wg_addr[w.name]}
+        d: dict = {"address": wg_addr[w.name] if len(wg_addr[w.name]) > 1 else wg_addr[w.name][0]}
         if w.listen_port:
             d["listen_port"] = w.listen_port
         if w.fwmark:
@@ -192,8 +203,8 @@ def wireguard(host: str, st: HostState, wg_addr: dict[str, str], key_owner: dict
                 notes.add(host, f"{w.name} peer {p.public_key[:8]}…: {why}; left out")
                 continue
             seen.add(who)
-            pd: dict = {"peer": who, "allowed_ips": [a for a in p.allowed_ips if _check(F.network, "ip", a)
-                                                     and a != "default" and ":" not in a]}
+            pd: dict = {"peer": who, "allowed_ips": [addr.normal(a) for a in p.allowed_ips
+                                                     if _check(F.network, "ip", addr.normal(a))]}
             ep, why = endpoint_of(p.endpoint, who, owner_of, ports)
             if ep:
                 pd["endpoint"] = ep

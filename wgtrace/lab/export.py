@@ -17,8 +17,8 @@ def export_lab(net: Network, directory: str) -> list[Path]:
     except OSError as e:
         raise UsageError(f"{directory}: cannot create it ({e.strerror}).") from None
     names = {v: k for k, v in net.keys.items()}
-    st = net.state
-    upto = {s.name for s in net.model.stages[1:(st.stage + 1 if st else len(net.model.stages))]}
+    last = net.stage if net.stage is not None else len(net.model.stages) - 1
+    upto = {s.name for s in net.model.stages[1:last + 1]}
     written = []
     for name, node in net.nodes.items():
         for w in node.wg():

@@ -57,6 +57,8 @@ def missing_nodes(st: LabState) -> list[str]:
 
 def open_lab(lab: str | None) -> Network:
     """The running lab as a Network (the caller closes it: use ``network.open_network``)."""
+    from .preflight import require_root
+    require_root()                    # a lab's namespaces are root's to enter
     st = require_lab(lab)
     gone = missing_nodes(st)
     if gone:

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from ..nodes.base import Node
 from ..nodes.wgstate import WgIface
 from ..network import Network
-from .open import open_lab
 
 
 @dataclass
@@ -102,4 +101,6 @@ def network_status(net: Network) -> LabStatus:
 
 
 def lab_status(lab: str | None = None) -> LabStatus:
-    return network_status(open_lab(lab))
+    from ..network import open_network
+    with open_network(lab=lab) as net:
+        return network_status(net)

@@ -15,22 +15,23 @@ from ..model.lab import Node
 
 def wg_quick(node: Node, w: WgIface, private: str, names: dict[str, str], upto: set[str]) -> str:
     """``names``: public key -> node name; ``upto``: the stages applied so far."""
-    address = node.wireguard[w.name].address if w.name in node.wireguard else ""
+    address = ", ".join(node.wireguard[w.name].addresses) if w.name in node.wireguard else ""
     lines = [f"# {node.name}: {node.description}", "[Interface]", f"Address = {address}",
              f"PrivateKey = {private}", f"ListenPort = {w.listen_port}"]
     for s in node.sysctl:
-        if s.stage in upto and s.key.startswith("net.ipv4.ip_forward"):
+        if s.stage in upto and (s.key.startswith("net.ipv4.ip_forward") or
+                                s.key.startswith("net.ipv6.conf.") and s.key.endswith(".forwarding")):
             lines.append(f"PostUp = sysctl -w {s.key}={s.value}")
     for r in node.iptables:
         if r.stage in upto:
             args = list(r.args)
-            lines.append(f"PostUp = iptables {shlex.join(args)}")
+            lines.append(f"PostUp = {r.program} {shlex.join(args)}")
             i = next((k for k, a in enumerate(args) if a in ("-A", "-I")), None)
             if i is not None:
                 undo = args[:i] + ["-D"] + args[i + 1:]
                 if args[i] == "-I" and len(undo) > i + 2 and undo[i + 2].isdigit():
                     del undo[i + 2]            # "-I CHAIN 1": -D takes no position with a rule
-                lines.append(f"PostDown = iptables {shlex.join(undo)}")
+                lines.append(f"PostDown = {r.program} {shlex.join(undo)}")
     declared = {p.peer for p in node.wireguard[w.name].peers if p.endpoint} if w.name in node.wireguard else set()
     for p in w.peers:
         who = names.get(p.public_key, "unknown")

@@ -14,7 +14,7 @@ from ..diagnose.run import Diagnosis, diagnose
 from ..errors import UsageError
 from ..lab.build import lab_up
 from ..lab.inject import inject
-from ..lab.open import open_lab
+from ..network import open_network
 from ..lab.runtime import LabState
 from ..lab.teardown import lab_down
 from ..model.faults import Fault, load_faults, pick
@@ -84,11 +84,11 @@ class Grade:
 def grade(lab: str | None, lang: str = "en") -> Grade:
     """Pass only when the lab's default source reaches its destination by ping, and by TCP to the
     destination's service when it has one. Recorded in the exercise's record, if this is its lab."""
-    net = open_lab(lab)
-    src, dst, tcp = default_probe(net.model)
-    g = Grade(net.name, [diagnose(net, src, dst, lang=lang)])
-    if g.checks[0].reachable and tcp:
-        g.checks.append(diagnose(net, src, dst, tcp=tcp, lang=lang))
+    with open_network(lab=lab) as net:
+        src, dst, tcp = default_probe(net.model)
+        g = Grade(net.name, [diagnose(net, src, dst, lang=lang)])
+        if g.checks[0].reachable and tcp:
+            g.checks.append(diagnose(net, src, dst, tcp=tcp, lang=lang))
     rec = load_record("exercise")
     if rec and rec.lab == net.name:
         rec.log("check", passed=g.passed, **diagnosis_record(g.checks[-1]))
@@ -98,8 +98,9 @@ def grade(lab: str | None, lang: str = "en") -> Grade:
     return g
 
 
-def note_fix(lab: str, applied: list[dict]) -> None:
-    """A grader should know the tool, not the student, repaired the exercise's lab."""
+def note_fix(net, applied: list[dict]) -> None:
+    """A grader should know the tool, not the student, repaired the exercise's lab (exercises
+    run on labs: a network that is not the exercise's lab is not noted)."""
     rec = load_record("exercise")
-    if rec and rec.lab == lab:
+    if rec and net.state is not None and rec.lab == net.name:
         rec.log("fix", command="; ".join(f"{a['node']}# {a['command']}" for a in applied) or "-")

@@ -12,7 +12,7 @@ from typing import Callable
 from ..diagnose.run import Diagnosis, diagnose
 from ..errors import LabStateError
 from ..lab.build import lab_up
-from ..lab.open import open_lab
+from ..network import open_network
 from ..lab.runtime import load_state
 from ..lab.teardown import lab_down
 from ..nodes.base import Node
@@ -197,7 +197,8 @@ class GuidedLesson:
 
     # --- the goal -----------------------------------------------------------------
     def _diagnose(self) -> Diagnosis:
-        d = diagnose(open_lab(self.lab.name), self.lesson.src, self.lesson.dst, lang=self.lesson.lang)
+        with open_network(lab=self.lab.name) as net:
+            d = diagnose(net, self.lesson.src, self.lesson.dst, lang=self.lesson.lang)
         self.rec.log("diagnosis", stage=self.index, **diagnosis_record(d))
         return d
 

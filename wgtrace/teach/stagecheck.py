@@ -7,9 +7,9 @@ passes a stage that shows ``sysctl -w``.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
+from ..addr import normal, same_address
 from ..nodes.base import Node
 from ..model.lab import Lab
 
@@ -42,22 +42,24 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                 links = links if links is not None else h.links()
                 link = links.get(w.name)
                 checks.append(Check(node.name, f"{w.name} exists and is up", bool(cur) and bool(link and link.up)))
-                checks.append(Check(node.name, f"{w.name} has address {w.address}",
-                                    bool(link) and w.address in link.addresses))
+                for c in w.addresses:
+                    checks.append(Check(node.name, f"{w.name} has address {c}",
+                                        bool(link) and any(same_address(c, a) and c.split("/")[1] == a.split("/")[1]
+                                                           for a in link.addresses)))
                 checks.append(Check(node.name, f"{w.name} uses the key in ./private",
                                     bool(cur) and cur.public_key == keys.get(node.name)))
             for p in peers:
                 peer = next((x for x in (cur.peers if cur else []) if x.public_key == keys.get(p.peer)), None)
-                nets = {str(ipaddress.IPv4Network(a)) for a in (peer.allowed_ips if peer else [])}
+                nets = {normal(a) for a in (peer.allowed_ips if peer else [])}
                 checks.append(Check(node.name, f"peer {p.peer} with allowed-ips {','.join(p.allowed_ips)}",
                                     peer is not None and set(p.allowed_ips) <= nets))
                 if p.endpoint:
                     checks.append(Check(node.name, f"peer {p.peer} has an endpoint", bool(peer and peer.endpoint)))
-        tables: dict[int, list] = {}
+        tables: dict[tuple, list] = {}
         for r in node.routes:
             if r.stage == stage:
                 t = r.table or 254
-                routes = tables.setdefault(t, h.routes(t))
+                routes = tables.setdefault((t, r.family), h.routes(t, r.family))
                 ok = any(x.dst == r.dst and (not r.dev or x.dev == r.dev) for x in routes)
                 checks.append(Check(node.name, f"route {r.dst}" + (f" via {r.via}" if r.via else "")
                                     + (f" dev {r.dev}" if r.dev else ""), ok))
@@ -69,6 +71,6 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                     if args[i] == "-I" and len(args) > i + 2 and args[i + 2].isdigit():
                         del args[i + 2]
                     args[i] = "-C"
-                res = h.run(["iptables", *args])
-                checks.append(Check(node.name, f"iptables {rule.rule}", res.returncode == 0))
+                res = h.run([rule.program, *args])
+                checks.append(Check(node.name, f"{rule.program} {rule.rule}", res.returncode == 0))
     return checks

@@ -13,7 +13,7 @@ from typing import Callable
 from ..diagnose.run import Diagnosis, diagnose
 from ..errors import LabFileError
 from ..lab.build import lab_up
-from ..lab.open import open_lab
+from ..network import open_network
 from ..lab.stages import advance
 from ..lab.teardown import lab_down
 from ..model.commands import stage_commands
@@ -61,7 +61,8 @@ def walk(lesson: Lesson, name: str | None = None, keep: bool = False,
             on_event("stage", (i, st, cmds))
             if i > 0:
                 advance(state, lab, i)
-            d = diagnose(open_lab(state.lab), lesson.src, lesson.dst, lang=lesson.lang)
+            with open_network(lab=state.lab) as net:
+                d = diagnose(net, lesson.src, lesson.dst, lang=lesson.lang)
             sr = StageResult(i, st.name, cmds, d, matches(st.expect, d.verdict.cause, d.verdict.stop),
                              time.monotonic() - ts)
             result.stages.append(sr)
@@ -69,7 +70,8 @@ def walk(lesson: Lesson, name: str | None = None, keep: bool = False,
             if i < len(lesson.stages) - 1 and not pause(i):
                 break
         if lesson.tcp_port and result.stages and result.stages[-1].diagnosis.reachable:
-            result.tcp = diagnose(open_lab(state.lab), lesson.src, lesson.dst, tcp=lesson.tcp_port, lang=lesson.lang)
+            with open_network(lab=state.lab) as net:
+                result.tcp = diagnose(net, lesson.src, lesson.dst, tcp=lesson.tcp_port, lang=lesson.lang)
             on_event("tcp", result.tcp)
     finally:
         if not keep:

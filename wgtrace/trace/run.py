@@ -55,6 +55,10 @@ def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int |
     lab = net.model
     if src not in net.nodes:
         raise LabFileError(f"no node {src!r} in lab {net.name!r} (nodes: {', '.join(net.nodes)}).")
+    for role, name in (("sender", src), ("destination", dst)):
+        if name in net.nodes and name not in lab.nodes:       # a node that could not be read
+            raise LabFileError(f"{name} cannot be the probe's {role}: {net.unseen.get(name) or 'it could not be read'}"
+                               + (" Probe one of its addresses instead." if role == "destination" else ""))
     if tcp is not None and udp is not None:
         raise UsageError("choose one of --tcp and --udp.")
     for opt, port in (("--tcp", tcp), ("--udp", udp)):
