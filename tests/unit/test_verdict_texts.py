@@ -57,7 +57,7 @@ def _link(name, addr=None, up=True, mtu=1500):
 def _ctx(hops, facts, routes=None, phase="request"):
     last = hops[-1]
     res = TraceResult("home", "target", {"kind": "icmp", "dst_ip": "10.10.13.61", "port": None, "size": None},
-                      False, hops, Place(last.node, last.iface, last.dir, phase), stop_phase=phase,
+                      False, hops, Place(last.node, last.iface, phase, last.dir), stop_phase=phase,
                       story=Story("entered-never-left", {"phase": ("@", "phase.request"), "node": last.node,
                                                          "iface": last.iface}))
     facts = {n: facts.get(n, NodeFacts(n)) for n in LAB.nodes}

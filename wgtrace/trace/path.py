@@ -63,15 +63,20 @@ class Hop:
         return d
 
 
-@dataclass
+@dataclass(frozen=True)
 class Place:
+    """Where on the path: a node, an interface on it, the phase (request or reply), and for a place
+    seen in a capture the direction there (in or out). A trace's last sighting and a verdict's
+    stop are both one (``diagnose.verdict.Stop`` is this class)."""
     node: str
-    iface: str
-    dir: str                     # in | out
+    iface: str | None
     phase: str = "request"       # request | reply
+    dir: str = ""                # in | out; "" for a stop, which is a place of a node, not of a frame
 
     def to_json(self) -> dict:
-        # "direction" is the old name of "dir", kept so that existing readers go on working
+        # "direction" is an older name: of "dir" where a capture saw it, else of "phase"
+        if not self.dir:
+            return {"node": self.node, "iface": self.iface, "direction": self.phase, "phase": self.phase}
         return {"node": self.node, "iface": self.iface, "dir": self.dir, "direction": self.dir,
                 "phase": self.phase}
 
@@ -248,7 +253,7 @@ def _where_stopped(res: TraceResult) -> None:
         return
     last = moving[-1]
     res.stop_phase = last.role
-    res.last_seen = Place(last.node, last.iface, last.dir, last.role)
+    res.last_seen = Place(last.node, last.iface, last.role, last.dir)
 
 
 def _stop_story(lab: Lab, res: TraceResult, h: Hop) -> Story:
