@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wgtrace.diagnose.replay import dump_context
+from wgtrace.diagnose.replay import record
 from wgtrace.diagnose.run import diagnose
 from wgtrace.diagnose.verdict import CAUSES
 from wgtrace.lab.inject import inject
@@ -67,9 +67,7 @@ def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(lab_factory, cli, lab_
     if os.environ.get("WGTRACE_RECORD") == "1":
         out = FIXTURES / lab_name / f"{fault.name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"fault": fault.name, "lab": lab_name,
-                                   "expect": {"cause": fault.cause, "node": fault.node, "direction": fault.direction},
-                                   "verdict": d.verdict.to_json(), "context": dump_context(d.context)},
+        out.write_text(json.dumps(record(d.context, d.verdict, fault, lab_name, str(find_lab(lab_name))),
                                   indent=1, ensure_ascii=False) + "\n")
     v = d.verdict
     assert v.cause == fault.cause, [e.to_json() for e in v.evidence]

@@ -1,19 +1,24 @@
 """What ``decide()`` was given, as JSON: a diagnosis recorded on a real lab, replayed anywhere.
 
 Tests record one of these for every fault they inject (WGTRACE_RECORD=1) and replay them as
-plain unit tests: the same facts must give the same cause, stop and fix, as any user, without
-root. The lab model is referred to by its file and parameters, not copied.
+plain unit tests: the same facts must give the same verdict (its meaning: cause, stop, evidence
+keys and parameters, fixes; never its words, so a text edit breaks no fixture), as any user,
+without root. The lab model is referred to by its file and parameters, not copied; the
+fixture keeps a digest of the lab file and its fault catalogue, so a replay can say that the
+lab changed since it was recorded.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, fields
+from pathlib import Path
 
 from ..nodes.base import RouteLookup
 from ..trace.path import Hop, Place, Story, TraceResult
 from .context import Context
 from .facts import NodeFacts
 
-VERSION = 1
+VERSION = 2          # 1: facts kept iptables text (still read); 2: the firewall's neutral rules
 
 
 def _hop(d: dict) -> Hop:
@@ -59,3 +64,19 @@ def load_context(d: dict, lab_file: str | None = None) -> Context:
     return Context(lab, load_trace(d["trace"]), {n: NodeFacts.from_json(f) for n, f in d["facts"].items()},
                    {tuple(k): RouteLookup(**v) for k, v in d["routes"]},
                    {tuple(k): v for k, v in d["prefixes"]}, d["keys"], d["now"], d["stage"])
+
+
+def lab_digest(lab_file: str) -> str:
+    """sha256 of the lab file and its fault catalogue, as they are now."""
+    from ..model.faults import faults_file
+    h = hashlib.sha256()
+    for p in (Path(lab_file), faults_file(lab_file)):
+        h.update(p.read_bytes() if p.is_file() else b"")
+    return h.hexdigest()
+
+
+def record(ctx: Context, verdict, fault, lab: str, lab_file: str) -> dict:
+    """One fixture: what a fault's diagnosis was given and what it concluded."""
+    return {"version": VERSION, "fault": fault.name, "lab": lab, "lab_sha256": lab_digest(lab_file),
+            "expect": {"cause": fault.cause, "node": fault.node, "phase": fault.direction},
+            "verdict": verdict.meaning(), "context": dump_context(ctx)}
