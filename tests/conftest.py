@@ -211,7 +211,7 @@ class RunningLab:
 
     def net(self):
         """The lab as trace and diagnose take it, open while a ``with`` block runs."""
-        from wgtrace.network import open_network
+        from wgtrace.opener import open_network
         return open_network(lab=self.name)
 
     def netns_inodes(self) -> set[int]:

@@ -20,7 +20,7 @@ from wgtrace.diagnose.replay import record
 from wgtrace.diagnose.run import diagnose
 from wgtrace.diagnose.verdict import CAUSES
 from wgtrace.lab.inject import inject
-from wgtrace.network import open_network
+from wgtrace.opener import open_network
 from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import available_labs, find_lab, load_lab
 from wgtrace.teach.exercise import default_probe

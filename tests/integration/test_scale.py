@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from wgtrace.diagnose.run import diagnose
-from wgtrace.network import open_network
+from wgtrace.opener import open_network
 from wgtrace.trace.run import run_trace
 
 

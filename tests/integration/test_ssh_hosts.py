@@ -18,7 +18,7 @@ import pytest
 import ssh_support as S
 from wgtrace.diagnose.run import diagnose
 from wgtrace.lab.inject import inject
-from wgtrace.network import open_network
+from wgtrace.opener import open_network
 from wgtrace.model.commands import SSH_HOSTKEY
 from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import find_lab

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from wgtrace.network import open_network
+from wgtrace.opener import open_network
 from wgtrace.trace.run import run_trace as _run_trace
 
 

@@ -53,7 +53,7 @@ def status(hosts: str = hosts_opt(True), as_json: bool = json_opt()):
     """Interfaces, addresses, routes and WireGuard peers of real hosts, read over SSH (as 'lab status')."""
     import dataclasses
     from ..lab.status import network_status
-    from ..network import open_network
+    from ..opener import open_network
     with open_network(hosts=hosts) as net:
         warn_unseen(net)
         seen = dataclasses.replace(net, nodes={n: h for n, h in net.nodes.items() if n in net.model.nodes})

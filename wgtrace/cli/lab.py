@@ -101,7 +101,7 @@ def lab_export(directory: str = typer.Argument(..., help="Where to write <node>-
                lab: Optional[str] = lab_opt()):
     """Write what the lab built as wg-quick files, one per WireGuard interface."""
     from ..lab.export import export_lab
-    from ..network import open_network
+    from ..opener import open_network
     with open_network(lab=lab) as net:
         written = export_lab(net, directory)
     for path in written:
@@ -114,7 +114,7 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
              cmd: List[str] = typer.Argument(..., help="Command and arguments (after --)."),
              lab: Optional[str] = lab_opt()):
     """Run a command inside a node (its namespace and its own WireGuard runtime); exit code passed through."""
-    from ..network import open_network
+    from ..opener import open_network
     if len(cmd) > 1 and cmd[0] in ("--lab", "-l"):      # `lab exec NODE --lab X -- CMD`, as typed
         lab, cmd = cmd[1], cmd[2:]
     with open_network(lab=lab) as net:
@@ -135,7 +135,7 @@ def lab_exec(node: str = typer.Argument(..., help="Node to run in."),
 def shell(node: str = typer.Argument(..., help="Node to open a shell on."),
           lab: Optional[str] = lab_opt()):
     """An interactive shell on a node; the document's commands work as typed there."""
-    from ..network import open_network
+    from ..opener import open_network
     with open_network(lab=lab) as net:
         h = net.node(node)
     err.print(f"shell on [cyan]{node}[/] (lab {net.name}); 'exit' or Ctrl-D to leave.")

@@ -30,7 +30,7 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
           no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams."),
           hosts: Optional[str] = hosts_opt()):
     """Send one probe and follow it through every interface of every node."""
-    from ..network import open_network
+    from ..opener import open_network
     from ..trace.run import run_trace
     check_hosts_args(hosts, lab)
     lang = lang_of(lang)
@@ -49,7 +49,7 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
              lang: str = lang_opt(), hosts: Optional[str] = hosts_opt(),
              yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking.")):
     """Where the probe stops, why, on what evidence, and the commands that fix it."""
-    from ..network import open_network
+    from ..opener import open_network
     check_hosts_args(hosts, lab)
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
     with open_network(lab=lab, hosts=hosts) as net:

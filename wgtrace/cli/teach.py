@@ -99,7 +99,7 @@ def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool 
     require_root()
     lang = lang_of(lang)
     if all_:
-        from ..network import open_network
+        from ..opener import open_network
         from ..teach.checks import check_all
         with open_network(lab=lab) as net:
             m = check_all(net, lang)

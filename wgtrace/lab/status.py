@@ -101,6 +101,6 @@ def network_status(net: Network) -> LabStatus:
 
 
 def lab_status(lab: str | None = None) -> LabStatus:
-    from ..network import open_network
+    from ..opener import open_network
     with open_network(lab=lab) as net:
         return network_status(net)

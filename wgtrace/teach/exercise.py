@@ -14,7 +14,7 @@ from ..diagnose.run import Diagnosis, diagnose
 from ..errors import UsageError
 from ..lab.build import lab_up
 from ..lab.inject import inject
-from ..network import open_network
+from ..opener import open_network
 from ..lab.runtime import LabState
 from ..lab.teardown import lab_down
 from ..model.faults import Fault, load_faults, pick

@@ -12,7 +12,7 @@ from typing import Callable
 from ..diagnose.run import Diagnosis, diagnose
 from ..errors import LabStateError
 from ..lab.build import lab_up
-from ..network import open_network
+from ..opener import open_network
 from ..lab.runtime import load_state
 from ..lab.teardown import lab_down
 from ..nodes.base import Node

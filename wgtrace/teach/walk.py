@@ -13,7 +13,7 @@ from typing import Callable
 from ..diagnose.run import Diagnosis, diagnose
 from ..errors import LabFileError
 from ..lab.build import lab_up
-from ..network import open_network
+from ..opener import open_network
 from ..lab.stages import advance
 from ..lab.teardown import lab_down
 from ..model.commands import stage_commands

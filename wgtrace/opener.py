@@ -1,0 +1,28 @@
+"""The one way to open a network: ``open_network(lab=…)`` a running lab, ``open_network(hosts=…)`` a
+hosts file (or an inventory) of real machines. Both are context managers, and everything the
+network holds open is closed when the block ends. A new backend (a container, a pod) adds its
+node class under ``nodes/``, an opener of its own, and one branch here; no caller changes.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from .network import Network
+
+
+@contextlib.contextmanager
+def open_network(lab: str | None = None, hosts: str | None = None) -> Iterator[Network]:
+    """A running lab (``lab``: its name; None: the only one up) or the hosts of a hosts file,
+    open while the block runs."""
+    if hosts is not None:
+        from .hosts.open import open_hosts
+        with open_hosts(hosts) as net:
+            yield net
+        return
+    from .lab.open import open_lab
+    net = open_lab(lab)
+    try:
+        yield net
+    finally:
+        net.close()
