@@ -125,3 +125,39 @@ def test_chinese_explanation_and_json(lab_factory, cli):
     r = cli("diagnose", "home", "target", "--lab", lab.name, "--lang", "zh", "--json")
     j = json.loads(r.stdout)
     assert "被看到进入" in j["story"] and any("命中" in e["detail"] for e in j["evidence"])
+
+
+DUAL = ("company-return-rule-missing", "bcc-forwarding-off", "home-route-missing", "home-allowed-ips")
+
+
+def _add_ipv6_allowed_ips(lab) -> None:
+    """Every peer of every node also carries an IPv6 network, as installers write them: the
+    IPv4 networks stay, one fd00:N::M/128 goes beside them."""
+    for i, name in enumerate(lab.model.nodes):
+        node = lab.node(name)
+        for w in node.wg():
+            for j, p in enumerate(w.peers):
+                ips = ",".join(p.allowed_ips + [f"fd00:{i + 1}::{j + 1}/128"])
+                r = node.run(["wg", "set", w.name, "peer", p.public_key, "allowed-ips", ips])
+                assert r.returncode == 0, r.stderr
+
+
+def test_ipv6_allowed_ips_beside_ipv4_change_no_verdict(lab_factory):
+    """The live crash of issue 15: a peer with fd…/128 beside its IPv4 networks. Healthy is still
+    reachable; each fault gets the verdict it gets without them (the fix keeps the IPv6 network)."""
+    lab = lab_factory.up(lab_file="seed")
+    _add_ipv6_allowed_ips(lab)
+    src, dst, _ = default_probe(lab.model)
+    assert run_diagnose(src, dst, lab.name).reachable
+    by_name = {f.name: f for f in SEED}
+    for name in DUAL:
+        fault = by_name[name]
+        one = lab_factory.up(lab_file="seed")
+        _add_ipv6_allowed_ips(one)
+        inject(fault, one.state)
+        v = run_diagnose(src, dst, one.name).verdict
+        assert (v.cause, v.stop.node, v.stop.phase) == (fault.cause, fault.node, fault.direction), \
+            (name, [e.to_json() for e in v.evidence])
+        assert v.fix, name
+        if fault.cause == "wg-allowed-ips":          # the peer keeps what it carried, IPv6 included
+            assert any("fd00:" in f.command for f in v.fix), [f.command for f in v.fix]

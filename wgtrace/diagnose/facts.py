@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..nodes.base import LinkInfo, Node, RouteInfo
-from ..nodes.wgstate import WgIface, WgPeer, parse_dump
+from ..nodes.wgstate import WgIface, WgPeer
 from . import firewall
 from .firewall import Firewall, FwRule
 
@@ -112,7 +112,7 @@ def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
     """Everything but the counters' movement; call ``finish`` after the probe for that."""
     facts = {}
     fws = read_firewalls(nodes)
-    dumps = _run_everywhere([h for h in nodes if not h.wg_in_process], ["wg", "show", "all", "dump"])
+    wgs = {h.name: h.wg_soon() for h in nodes}
     for h in nodes:
         f = NodeFacts(h.name)
         try:
@@ -124,7 +124,7 @@ def snapshot(nodes: list[Node]) -> dict[str, NodeFacts]:
         f.routes = h.routes(254, 4) + h.routes(254, 6)
         keys = list(SYSCTLS) + [k.format(i) for i in f.links for k in PER_IFACE]
         f.sysctl = h.sysctls(keys)
-        f.wg = h.wg() if h.wg_in_process else parse_dump(dumps[h.name] or "")
+        f.wg = wgs[h.name]()
         f.fw = Firewall(fws[h.name])
         facts[h.name] = f
     return facts

@@ -1,7 +1,8 @@
 """What a network looks like now, node by node: links, addresses, routes, WireGuard peers.
 
 Read through each node's own interface (nodes/base.py), so the same picture comes from a
-lab's namespaces or, later, from real hosts. The result is plain data for the renderers.
+lab's namespaces or from real hosts (``wgtrace status --hosts``). The result is plain data for
+the renderers.
 """
 from __future__ import annotations
 

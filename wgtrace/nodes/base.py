@@ -5,7 +5,7 @@ A node runs commands (``start``/``run``/``popen``), reads its own state as plain
 raw probe and captures frames. Two kinds stand behind it: a network namespace of a lab
 (nodes/netns.py) and a real host over SSH (nodes/ssh.py). Trace, diagnose and status only ever
 hold a ``Node``; they never know which kind it is. Where the kinds differ in cost or in what
-they allow, the node says so itself (``wg_in_process``, ``route_table``, ``ask_before_changes``).
+they allow, the node says so itself (``wg_soon``, ``route_table``, ``ask_before_changes``).
 
 Addresses of both families: reads of routes and neighbours take a ``family`` (4 or 6), lookups
 and sends take it from the address they are given.
@@ -114,7 +114,6 @@ class CaptureSource(abc.ABC):
 class Node(abc.ABC):
     name: str
     kind: str = ""
-    wg_in_process: bool = False       # wg() reads without starting a program (no batching needed)
 
     # --- processes --------------------------------------------------------------------
     @abc.abstractmethod
@@ -190,6 +189,19 @@ class Node(abc.ABC):
     def wg(self) -> list[WgIface]:
         r = self.run(["wg", "show", "all", "dump"], timeout=5)
         return parse_dump(r.stdout) if r.returncode == 0 else []
+
+    def wg_soon(self):
+        """Start reading WireGuard and return the call that finishes it, so that many nodes are
+        read side by side (a node that reads it in process just reads it then)."""
+        try:
+            job = self.start(["wg", "show", "all", "dump"])
+        except Exception:         # OSError, or SubprocessError from a node that is gone
+            return lambda: []
+
+        def done() -> list[WgIface]:
+            r = job.wait(10)
+            return parse_dump(r.stdout) if r.returncode == 0 else []
+        return done
 
     # --- the probe ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -196,6 +196,11 @@ class NetnsNode(Node):
     def wg_in_process(self) -> bool:
         return self.wg_impl == "wireguard-go"
 
+    def wg_soon(self):
+        if self.wg_in_process:
+            return self.wg                    # its control socket answers at once: nothing to start
+        return super().wg_soon()
+
     def wg(self, pubkey: bool = True):
         """wireguard-go answers on its control socket in the node's own /run: read it here, no
         program started; kernel WireGuard: ``wg show all dump`` in the node."""
