@@ -6,16 +6,14 @@ public keys. Trace, diagnose, status and the courses hold a ``Network`` and neve
 made of; what differs between backends is a property of the node or of the network given here
 by the opener (``whole``, ``unseen``, ``lock``, ``refresh``), not a branch in the caller.
 
-``open_network(lab=…)`` opens a running lab, ``open_network(hosts=…)`` a hosts file; both are
-context managers, and everything a network holds open is closed when the block ends. A new
-backend adds its node class under ``nodes/`` and one branch here.
+Networks are opened by ``opener.open_network``, the one place that knows the backends.
 """
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from .errors import LabFileError
 from .model.lab import Lab
@@ -71,20 +69,3 @@ class Network:
         """``--fix`` on nodes that are someone's machines: each change asks ``confirm`` first."""
         for n in self.nodes.values():
             n.ask_before_changes(confirm)
-
-
-@contextlib.contextmanager
-def open_network(lab: str | None = None, hosts: str | None = None) -> Iterator[Network]:
-    """A running lab (``lab``: its name; None: the only one up) or the hosts of a hosts file,
-    open while the block runs."""
-    if hosts is not None:
-        from .hosts.open import open_hosts
-        with open_hosts(hosts) as net:
-            yield net
-        return
-    from .lab.open import open_lab
-    net = open_lab(lab)
-    try:
-        yield net
-    finally:
-        net.close()
