@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..diagnose.run import diagnose
+from ..trace.run import run_trace
 from ..errors import LabFileError
 from ..network import Network
 from ..model.lab import Check
@@ -52,11 +53,16 @@ class CheckMatrix:
 
 
 def check_all(net: Network, lang: str = "en") -> CheckMatrix:
+    """Each pair traced first (a capture, no state read: a healthy pair costs only that); a pair
+    that does not get through is diagnosed for its cause and place."""
     if not net.model.checks:
         raise LabFileError(f"lab {net.name!r} lists no checks (a `checks` list in its lab file).")
     m = CheckMatrix(net.name)
     for c in net.model.checks:
         kw = {c.kind: c.port} if c.kind != "icmp" else {}
+        if run_trace(net, c.src, c.dst, **kw).reachable:
+            m.results.append(PairResult(c, "reachable", None))
+            continue
         d = diagnose(net, c.src, c.dst, lang=lang, **kw)
         m.results.append(PairResult(c, d.verdict.cause, d.verdict.stop.node if d.verdict.stop else None))
     return m
