@@ -113,14 +113,16 @@ def check(lab: Optional[str] = lab_opt(), lang: str = lang_opt(), as_json: bool 
 
 @guarded
 def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report on this lesson's progress."),
-           lab: str = typer.Option("seed", "--lab", "-l", help="With --lesson: the lab name it ran under."),
+           name: Optional[str] = typer.Option(None, "--name", help="With --lesson: the name its lab ran under "
+                                                                    "(as given to lesson --name)."),
+           old: Optional[str] = typer.Option(None, "--lab", "-l", hidden=True),
            html_file: Optional[str] = typer.Option(None, "--html", help="Write an HTML report here."),
            md_file: Optional[str] = typer.Option(None, "--md", help="Write a Markdown report here.")):
     """A self-contained record of a lesson or exercise: stages, verdicts, time, a picture."""
     from ..errors import UsageError
     from ..output.report import html, markdown, write
     from ..teach.progress import load_record
-    rec = load_record("lesson", lesson, lab) if lesson else load_record("exercise")
+    rec = load_record("lesson", lesson, name or old or lesson) if lesson else load_record("exercise")
     if rec is None:
         raise UsageError("nothing to report yet: run 'wgtrace exercise' or 'wgtrace lesson' first.")
     if html_file:
