@@ -1,14 +1,14 @@
 """The ``wgtrace`` command line: each command parses, calls one function, emits the result.
 
 Commands live by subject: lab.py (lab …, shell), probe.py (trace, diagnose, break), teach.py
-(walk, lesson, exercise, check, report, doctor); common.py holds the consoles, options, error
+(walk, lesson, exercise, check, report, doctor), serve.py (serve, a web page); common.py holds the consoles, options, error
 handling and exit codes they share. No logic about labs, probes or grades lives here.
 """
 from __future__ import annotations
 
 import typer
 
-from . import hosts, lab, probe, teach
+from . import hosts, lab, probe, serve, teach
 
 app = typer.Typer(help="Build WireGuard networks as real labs, follow a probe through them, "
                        "and say where and why it stops.",
@@ -22,6 +22,7 @@ app.command("status")(hosts.status)       # real hosts over SSH (--hosts)
 app.command("discover")(hosts.discover)
 for name in ("walk", "lesson", "exercise", "check", "report", "doctor"):
     app.command(name)(getattr(teach, name))
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
