@@ -44,6 +44,7 @@ class Failure(Exception):
 class Server(ThreadingHTTPServer):
     daemon_threads = True               # an open event stream must not hold up Ctrl-C
     allow_reuse_address = True
+    request_queue_size = 128            # a class opening its pages at once (the default, 5, drops SYNs)
 
     def __init__(self, addr, app) -> None:
         self.app = app
