@@ -111,7 +111,8 @@ def test_the_page_lists_the_lab_and_draws_a_diagnosis_started_from_it(server, br
     cells = b.js(CARD + "?.querySelectorAll('table.checks td.bad').length", lab)
     assert cells >= 1
     assert "forward-filtered @company" in card.find_element(By.CSS_SELECTOR, "table.checks").text
-    b.driver.save_screenshot(str(Path(os.environ.get("WGTRACE_SHOTS", "/tmp")) / f"serve-{lab}.png"))
+    if os.environ.get("WGTRACE_SHOTS"):            # a directory: see the page as the test left it
+        b.driver.save_screenshot(str(Path(os.environ["WGTRACE_SHOTS"]) / "serve-test.png"))
 
 
 def test_no_private_key_in_any_page_answer_or_event(server, browser, broken):
@@ -228,22 +229,30 @@ def test_ctrl_c_with_a_probe_under_way_leaves_nothing_running(broken):
     s = B.ServeProcess("--allow-probes")
     kids_seen: set[int] = set()
     answer: list = []
-    t = threading.Thread(target=lambda: answer.append(
-        call(s.port, "POST", f"/api/labs/{broken.name}/diagnose", {"src": "home", "dst": "target"})))
+    def ask():
+        try:
+            answer.append(call(s.port, "POST", f"/api/labs/{broken.name}/diagnose", {"src": "home", "dst": "target"}))
+        except OSError as e:
+            answer.append(e)
+    t = threading.Thread(target=ask)
     t.start()
     live = stream(s.port, b'"running":"home target', since="")    # the page is told the probe started
     assert b"event: snapshot" in live
     for _ in range(10):
         kids_seen |= set(B.children(s.pid))            # the probe's helpers, if it has any
         time.sleep(0.01)
+    ctrl_c = time.time()
     rc, err = s.stop()
     t.join(30)
     assert rc == 0 and err.strip().endswith("wgtrace serve stopped.")
     assert not B.alive(s.pid) and not [k for k in kids_seen if B.alive(k)]
-    with socket.socket() as again:                    # the port is free again
+    with socket.socket() as again:                    # nobody listens on the port any more
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # (closed connections may wait)
         again.bind(("127.0.0.1", s.port))
+        again.listen()
     with open(lab_dir(broken.name) / "probe.lock", "a+") as f:   # and the lab's probe lock too
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(f, fcntl.LOCK_UN)
-    if answer:                                         # the probe under way was let finish
-        assert answer[0][0] == 200 and answer[0][1]["cause"] == "forward-filtered"
+    # the probe under way was let finish, and answered
+    assert answer and answer[0][0] == 200 and answer[0][1]["cause"] == "forward-filtered", answer
+    assert answer[0][1]["at"] > ctrl_c              # it was still under way when Ctrl-C came

@@ -32,7 +32,11 @@ def _layout(lab: Lab, root: str) -> dict[str, tuple[int, int]]:
     return pos
 
 
-def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: str | None = None) -> str:
+LEGEND = "dashed: WireGuard peers; green: the probe's path; red: where it stopped"
+
+
+def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: str | None = None,
+                 legend: str = LEGEND) -> str:
     pos = _layout(lab, src)
     path_nodes = path_nodes or []
     w = max(x for x, _ in pos.values()) + 90
@@ -58,6 +62,6 @@ def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: 
         stroke = "#c00" if name == stop else "#2a2" if name in path_nodes else "#669"
         out.append(f'<rect data-node="{escape(name)}" x="{x - 55}" y="{y - 16}" width="110" height="32" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>')
         out.append(f'<text x="{x}" y="{y + 4}" text-anchor="middle">{escape(name)}</text>')
-    out.append(f'<text x="8" y="{h - 8}" fill="#555">dashed: WireGuard peers; green: the probe\'s path; red: where it stopped</text>')
+    out.append(f'<text x="8" y="{h - 8}" fill="#555">{escape(legend)}</text>')
     out.append("</svg>")
     return "\n".join(out)

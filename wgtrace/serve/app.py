@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +64,13 @@ class App:
         self.hub, self.probes, self.why_not, self.lang = hub, probes, why_not, lang
         self.hosts = hosts              # Host headers accepted; None: any (bound to every address)
         self.say = page.sayer(lang)
+        self.answering = threading.Condition()
+        self.posts = 0                  # probe requests not answered yet
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until every probe request under way has had its answer (after the probes ended)."""
+        with self.answering:
+            self.answering.wait_for(lambda: self.posts == 0, timeout)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,7 +119,15 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self) -> None:
-        self._dispatch(self._post)
+        app = self.app
+        with app.answering:
+            app.posts += 1
+        try:
+            self._dispatch(self._post)
+        finally:
+            with app.answering:
+                app.posts -= 1
+                app.answering.notify_all()
 
     def _dispatch(self, fn) -> None:
         try:

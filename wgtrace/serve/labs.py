@@ -52,8 +52,9 @@ def lab_names() -> list[str]:
     return running_labs()
 
 
-def read(name: str) -> Reading | None:
-    """The lab ``name`` as it is now; None when nothing of it is on the machine any more."""
+def read(name: str, legend: str = "") -> Reading | None:
+    """The lab ``name`` as it is now; None when nothing of it is on the machine any more.
+    ``legend``: the words under its picture (the page's language)."""
     from ..lab.open import missing_nodes
     from ..lab.runtime import lab_dir, load_state, pid_alive
     st = load_state(name)
@@ -68,7 +69,7 @@ def read(name: str) -> Reading | None:
     r = Reading(name, status, Path(st.file).name, st.stage, st.stage_name, st.started, missing,
                 public_keys=frozenset(st.keys.values()))
     try:
-        r.model = _built(*_key(st))[1]
+        r.model = _built(*_key(st), legend)[1]
     except WgtraceError as e:
         r.model_error = e.message
     except OSError as e:
@@ -81,23 +82,23 @@ def _key(st) -> tuple:
 
 
 @lru_cache(maxsize=256)
-def _built(name: str, file: str, started: float, params: tuple):
+def _built(name: str, file: str, started: float, params: tuple, legend: str = ""):
     """A build's model never changes: (model, Shape), cached by the lab and its build time."""
-    from ..output.svg import topology_svg
+    from ..output.svg import LEGEND, topology_svg
     from ..spec.labfile import load_lab
     lab = load_lab(file, rename=name, params={k: str(v) for k, v in params})
     names = list(lab.nodes)
     root = lab.probe_src or names[0]
     return lab, Shape(tuple(names), tuple((s.name, s.title) for s in lab.stages), len(lab.checks), root,
-                      topology_svg(lab, root), (root, lab.probe_dst or names[-1]))
+                      topology_svg(lab, root, legend=legend or LEGEND), (root, lab.probe_dst or names[-1]))
 
 
-def picture(name: str, path_nodes: list[str], stop: str | None) -> str:
+def picture(name: str, path_nodes: list[str], stop: str | None, legend: str = "") -> str:
     """The lab's picture with a probe's path in green and its stop in red (laid out as the plain one)."""
     from ..lab.open import require_lab
-    from ..output.svg import topology_svg
-    lab, shape = _built(*_key(require_lab(name)))
-    return topology_svg(lab, shape.root, path_nodes, stop)
+    from ..output.svg import LEGEND, topology_svg
+    lab, shape = _built(*_key(require_lab(name)), legend)
+    return topology_svg(lab, shape.root, path_nodes, stop, legend=legend or LEGEND)
 
 
 # --- progress and the last matrix ----------------------------------------------------------------

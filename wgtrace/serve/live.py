@@ -81,8 +81,8 @@ class Hub:
 class Poller:
     """Reads every lab each ``interval`` seconds into the hub (in a thread of its own)."""
 
-    def __init__(self, hub: Hub, results, interval: float = 1.0) -> None:
-        self.hub, self.results, self.interval = hub, results, interval
+    def __init__(self, hub: Hub, results, interval: float = 1.0, legend: str = "") -> None:
+        self.hub, self.results, self.interval, self.legend = hub, results, interval, legend
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wgtrace-serve-poller", daemon=True)
         self._lock = threading.Lock()          # one tick at a time (the poller, or a probe's end)
@@ -120,7 +120,7 @@ class Poller:
             self.tick_seconds = time.monotonic() - t0
 
     def refresh(self, name: str, recs: list[dict]) -> None:
-        r = labs.read(name)
+        r = labs.read(name, self.legend)
         if r is None:
             self.hub.drop(name)
             self.results.forget(name)

@@ -46,8 +46,8 @@ class Results:
 
 
 class Probes:
-    def __init__(self, results: Results, on_change, lang: str = "en") -> None:
-        self.results, self.on_change, self.lang = results, on_change, lang
+    def __init__(self, results: Results, on_change, lang: str = "en", legend: str = "") -> None:
+        self.results, self.on_change, self.lang, self.legend = results, on_change, lang, legend
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="wgtrace-serve-probe")
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -78,7 +78,7 @@ class Probes:
         def work(started: float, keys: frozenset) -> dict:
             d = labs.diagnose(name, src, dst, kind, port, self.lang)
             nodes, stop = view.path_of(d)
-            v = view.redact(view.verdict(d, labs.picture(name, nodes, stop), time.time()), keys)
+            v = view.redact(view.verdict(d, labs.picture(name, nodes, stop, self.legend), time.time()), keys)
             self.results.set(name, started, diagnosis=v)
             return v
         return self._run(name, f"{src} {dst} {view.probe_label(kind, port)}", work)

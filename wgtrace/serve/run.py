@@ -1,8 +1,8 @@
 """``wgtrace serve`` from start to Ctrl-C: bind, read the labs, serve, and leave nothing behind.
 
 Stopping (Ctrl-C, or SIGTERM) closes every event stream, stops the poller, lets a probe under way
-finish (a probe cut short could leave its capture sockets or the lab's probe lock held), and
-closes the listening socket: after it, no thread, child or socket of the server is left.
+finish (a probe cut short could leave its capture sockets or the lab's probe lock held) and its
+page get the answer, and closes the listening socket: after it, no thread, child or socket of the server is left.
 """
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def serve(host: str, port: int, allow_probes: bool, lang: str, interval: float, 
         if why:
             raise NotRoot(f"--allow-probes: {why}")
     hub, results = Hub(), Results()
-    poller = Poller(hub, results, interval)
-    probes = Probes(results, lambda name: poller.tick(only=name), lang) if allow_probes else None
+    poller = Poller(hub, results, interval, say("legend"))
+    probes = Probes(results, lambda name: poller.tick(only=name), lang, say("legend")) if allow_probes else None
     why_not = "" if allow_probes else say("read-only")
     app = App(hub, probes, why_not, lang, None)
     server = bind(host, port, app)
@@ -91,7 +91,8 @@ def serve(host: str, port: int, allow_probes: bool, lang: str, interval: float, 
         hub.close()                  # event streams end
         poller.stop()
         if probes is not None:
-            probes.close()           # a probe under way finishes
+            probes.close()           # a probe under way finishes,
+            app.drain()              # and its page gets the answer
         server.server_close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

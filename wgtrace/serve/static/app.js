@@ -89,7 +89,9 @@
     c.badge.className = "badge s-" + lab.status;
     c.badge.textContent = say("status-" + lab.status);
     c.file.textContent = lab.file;
-    c.stage.textContent = lab.stage.index >= 0 ? say("stage", lab.stage) : "";
+    // a lab without a walkthrough (only its base stage) has no stage to tell
+    c.stage.textContent = lab.stage.index >= 0 && lab.stage.of > 0 ? say("stage", lab.stage) : "";
+    c.stage.hidden = !c.stage.textContent;
     const note = lab.missing.length ? say("missing", {nodes: lab.missing.join(", ")}) : lab.error;
     c.note.hidden = !note; c.note.textContent = note || "";
     // the picture: the diagnosis's, with its path, or the plain one
