@@ -239,6 +239,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Accel-Buffering", "no")
             self.end_headers()
             self.close_connection = True
+            if self.command == "HEAD":
+                return
             self.connection.settimeout(HEARTBEAT * 2)    # a reader that stopped reading is dropped
             self.wfile.write(b"retry: 2000\n\n")
             self.wfile.flush()
