@@ -332,3 +332,16 @@ def test_a_port_in_use_is_one_sentence(server):
     assert e.value.message == f"port {port} on 127.0.0.1 is in use (another wgtrace serve?): choose another with --port."
     with pytest.raises(PortInUse):
         bind("192.0.2.77", 0, server.app)          # an address this machine does not have
+
+
+def test_a_bug_is_one_sentence_and_the_server_goes_on(server, capfd):
+    hub = server.app.hub
+    labs, hub.labs = hub.labs, None                # the state is broken: every answer needs it
+    try:
+        status, _, body = request(server, "GET", "/api/state")
+    finally:
+        hub.labs = labs
+    assert status == 500 and json.loads(body) == {
+        "error": "The server met an unexpected error (AttributeError); its terminal says more."}
+    assert "wgtrace serve: unexpected error on GET /api/state: AttributeError" in capfd.readouterr().err
+    assert request(server, "GET", "/api/state")[0] == 200

@@ -10,7 +10,7 @@ Routes:
   GET  /events?since=N            server-sent events: "lab", "gone", "snapshot"
   POST /api/labs/NAME/diagnose    {"src", "dst", "kind": "icmp"|"tcp"|"udp", "port"}  (--allow-probes)
   POST /api/labs/NAME/check       every pair of the lab's checks                        (--allow-probes)
-Errors are JSON {"error": one sentence} with 400, 403, 404, 409 or 503.
+Errors are JSON {"error": one sentence} with 400, 403, 404, 409, 500 or 503.
 
 Safety: bound to 127.0.0.1 unless told otherwise; requests whose Host is not this server's are
 refused (a web page elsewhere cannot reach it by DNS rebinding), probes only by POST with a JSON
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -138,6 +139,13 @@ class Handler(BaseHTTPRequestHandler):
             self._fail(f)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
+        except Exception as e:          # a bug: one line for the instructor, one sentence for the page
+            sys.stderr.write(f"wgtrace serve: unexpected error on {self.command} {self.path}: "
+                             f"{type(e).__name__}: {e}\n")
+            try:
+                self._fail(Failure(500, self.app.say("unexpected", error=type(e).__name__)))
+            except OSError:
+                self.close_connection = True
 
     def _get(self, url) -> None:
         path, app = url.path, self.app
