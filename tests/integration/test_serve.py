@@ -93,6 +93,11 @@ def test_the_page_lists_the_lab_and_draws_a_diagnosis_started_from_it(server, br
     assert card_state(b, lab) == {"status": "up", "nodes": 7}
     card = b.driver.find_element(By.CSS_SELECTOR, f'section.lab[data-lab="{lab}"]')
     assert "11/11" in card.find_element(By.CSS_SELECTOR, ".stage").text
+    # a request the server refuses is one sentence on the card
+    Select(card.find_element(By.CSS_SELECTOR, "select.src")).select_by_value("target")
+    Select(card.find_element(By.CSS_SELECTOR, "select.dst")).select_by_value("target")
+    card.find_element(By.CSS_SELECTOR, "button.diagnose").click()
+    assert b.wait(CARD + "?.querySelector('.verdict.failed .error')?.textContent", lab) == "Pick two different nodes."
     Select(card.find_element(By.CSS_SELECTOR, "select.src")).select_by_value("home")
     Select(card.find_element(By.CSS_SELECTOR, "select.dst")).select_by_value("target")
     card.find_element(By.CSS_SELECTOR, "button.diagnose").click()

@@ -224,38 +224,37 @@
   }
 
   /* --- probes from the page --------------------------------------------------------------------- */
-  async function post(name, what, body) {
+  async function post(name, what, body, running) {
     const c = cards.get(name);
     c.localError = null;
+    const lab = S.labs.get(name);
+    if (lab) { lab.probe = {...lab.probe, running}; render(lab); }
+    let data = null;
     try {
       const r = await fetch(`/api/labs/${encodeURIComponent(name)}/${what}`,
                             {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-      const data = await r.json().catch(() => ({error: say("bad-answer", {status: r.status})}));
-      if (!r.ok) c.localError = data.error;
-      return r.ok ? data : null;
+      const got = await r.json().catch(() => ({error: say("bad-answer", {status: r.status})}));
+      if (r.ok) data = got; else c.localError = got.error;
     } catch (e) {
       c.localError = say("lost");
-      return null;
-    } finally {
-      const lab = S.labs.get(name);
-      if (lab && !c.gone) render(lab); else if (c.localError) verdictOf(c, null, c.localError);
     }
-  }
-
-  async function diagnose(name) {
-    const c = cards.get(name), kind = c.kind.value;
-    const lab = S.labs.get(name);
-    if (lab) { lab.probe = {...lab.probe, running: `${c.src.value} ${c.dst.value}`}; render(lab); }
-    const d = await post(name, "diagnose", {src: c.src.value, dst: c.dst.value, kind,
-                                            port: kind === "icmp" ? 0 : Number(c.port.value)});
+    // the stream says the same soon; the answer is shown at once, and a refusal too
     const now = S.labs.get(name);
-    if (d && now) { now.probe = {...now.probe, running: null, error: null, diagnosis: d}; render(now); }
+    if (now && !c.gone) {
+      now.probe = {...now.probe, running: null, ...(data && what === "diagnose" ? {error: null, diagnosis: data} : {})};
+      render(now);
+    } else if (c.localError) verdictOf(c, null, c.localError);
+    return data;
   }
 
-  async function checkAll(name) {
-    const lab = S.labs.get(name);
-    if (lab) { lab.probe = {...lab.probe, running: "check --all"}; render(lab); }
-    await post(name, "check", {});
+  function diagnose(name) {
+    const c = cards.get(name), kind = c.kind.value;
+    return post(name, "diagnose", {src: c.src.value, dst: c.dst.value, kind, port: kind === "icmp" ? 0 : Number(c.port.value)},
+                `${c.src.value} ${c.dst.value}`);
+  }
+
+  function checkAll(name) {
+    return post(name, "check", {}, "check --all");
   }
 
   /* --- live updates ------------------------------------------------------------------------------- */
