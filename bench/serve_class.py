@@ -5,7 +5,7 @@ Measured against a plain static file server (python3 -m http.server) serving the
 `wgtrace serve` sent, with its script and style, from a directory:
   - time to first paint (first-contentful-paint from the browser's performance API), and the time
     until the script has drawn every lab's card (its "labs-rendered" mark), over several fresh
-    loads of the page: medians, and serve / static ratios;
+    loads of the page after one that warms the browser up: medians, and serve / static ratios;
   - the server's CPU (user + system, all its threads, from /proc) over a minute with the page open,
     then over a minute with fifty more pages' event streams open beside it; the static server's
     over a minute with its page open;
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -46,13 +47,15 @@ def cpu_seconds(pid: int) -> float:
 
 def paint_times(b, url: str, loads: int, labs: int) -> tuple[list[float], list[float]]:
     fcp, drawn = [], []
-    for _ in range(loads):
+    for i in range(loads + 1):                # the first load warms the browser up: not counted
         b.driver.get("about:blank")
         b.driver.get(url)
         b.wait("return performance.getEntriesByName('labs-rendered').length"
                " && performance.getEntriesByName('first-contentful-paint').length")
         n = b.js("return document.querySelectorAll('section.lab').length")
         assert n >= labs, f"{n} cards for {labs} labs"
+        if i == 0:
+            continue
         fcp.append(b.js("return performance.getEntriesByName('first-contentful-paint')[0].startTime"))
         drawn.append(b.js("return performance.getEntriesByName('labs-rendered')[0].startTime"))
     return fcp, drawn
@@ -94,6 +97,7 @@ def main() -> int:
         return 2
     serve = static = browser = None
     state_dir = tempfile.mkdtemp(prefix="wgtrace-bench-state-")
+    root = Path(tempfile.mkdtemp(prefix="wgtrace-bench-static-"))
     os.environ["WGTRACE_STATE_DIR"] = state_dir          # nobody's progress records but ours
     try:
         t = time.perf_counter()
@@ -119,7 +123,6 @@ def main() -> int:
         browser = B.Browser(1400, 1000)
         s_fcp, s_drawn = paint_times(browser, serve.url, a.loads, a.labs)
         html = urllib.request.urlopen(serve.url).read()
-        root = Path(tempfile.mkdtemp(prefix="wgtrace-bench-static-"))
         (root / "static").mkdir()
         (root / "index.html").write_bytes(html)
         for f in ("app.js", "app.css"):
@@ -177,6 +180,8 @@ def main() -> int:
         for n in names:
             if os.path.exists(f"/run/wgtrace/{n}"):
                 run(["lab", "down", n])
+        shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
         left = [n for n in names if os.path.exists(f"/run/wgtrace/{n}")] + \
             [p for p in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []) if p.startswith("wgt-svc")]
         print(f"left behind: {left or 'nothing'}")

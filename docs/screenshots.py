@@ -11,6 +11,7 @@ Run as root:  python3 docs/screenshots.py
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def main() -> int:
         for lab in (LESSON, EXERCISE, BROKEN, SITES):
             if os.path.exists(f"/run/wgtrace/{lab}"):
                 run("lab", "down", lab)
+        shutil.rmtree(os.environ["WGTRACE_STATE_DIR"], ignore_errors=True)
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from wgtrace.serve import page, view
-from wgtrace.serve.app import App, Server
+from wgtrace.serve.app import App
 from wgtrace.serve.labs import Reading, Shape
 from wgtrace.serve.live import Hub
 from wgtrace.serve.run import accepted_hosts, bind, PortInUse
