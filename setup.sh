@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux"
+# The browser tests of wgtrace serve: Debian's Chromium and its driver (selenium uses these, never a download).
+pkgs="$pkgs chromium chromium-driver"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,15 +1,15 @@
 """The ``wgtrace`` command line: each command parses, calls one function, emits the result.
 
 Commands live by subject: lab.py (lab …, shell), probe.py (trace, diagnose, break), hosts.py
-(status, discover: real hosts), teach.py (walk, lesson, exercise, check, report), doctor.py;
-common.py holds the consoles, options, error handling and exit codes they share. No logic about
-labs, probes or grades lives here.
+(status, discover: real hosts), teach.py (walk, lesson, exercise, check, report), serve.py (serve,
+a web page for a class), doctor.py; common.py holds the consoles, options, error handling and exit
+codes they share. No logic about labs, probes or grades lives here.
 """
 from __future__ import annotations
 
 import typer
 
-from . import doctor, hosts, lab, probe, teach
+from . import doctor, hosts, lab, probe, serve, teach
 
 app = typer.Typer(help="Build WireGuard networks as real labs, follow a probe through them, "
                        "and say where and why it stops.",
@@ -41,6 +41,7 @@ app.command("discover")(hosts.discover)
 for name in ("walk", "lesson", "exercise", "check", "report"):
     app.command(name)(getattr(teach, name))
 app.command("doctor")(doctor.doctor)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

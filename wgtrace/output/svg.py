@@ -1,5 +1,6 @@
 """An SVG picture of a lab: nodes laid out from the probe's source outward, cables as lines,
-WireGuard tunnels dashed, the probe's path in green and the node where it stopped in red."""
+WireGuard tunnels dashed, the probe's path in green and the node where it stopped in red.
+Each node's box carries ``data-node`` and each cable ``data-link`` (its two nodes), so a page can find them."""
 from __future__ import annotations
 
 from html import escape
@@ -31,7 +32,11 @@ def _layout(lab: Lab, root: str) -> dict[str, tuple[int, int]]:
     return pos
 
 
-def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: str | None = None) -> str:
+LEGEND = "dashed: WireGuard peers; green: the probe's path; red: where it stopped"
+
+
+def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: str | None = None,
+                 legend: str = LEGEND) -> str:
     pos = _layout(lab, src)
     path_nodes = path_nodes or []
     w = max(x for x, _ in pos.values()) + 90
@@ -40,7 +45,7 @@ def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: 
     for l in lab.links:
         (x1, y1), (x2, y2) = pos[l.a.node], pos[l.b.node]
         on = l.a.node in path_nodes and l.b.node in path_nodes
-        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{"#2a2" if on else "#999"}" stroke-width="{3 if on else 1.5}"/>')
+        out.append(f'<line data-link="{escape(l.a.node)} {escape(l.b.node)}" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{"#2a2" if on else "#999"}" stroke-width="{3 if on else 1.5}"/>')
     seen = set()
     for n in lab.nodes.values():
         for wg in n.wireguard.values():
@@ -55,8 +60,8 @@ def topology_svg(lab: Lab, src: str, path_nodes: list[str] | None = None, stop: 
     for name, (x, y) in pos.items():
         fill = "#fdd" if name == stop else "#dfd" if name in path_nodes else "#eef"
         stroke = "#c00" if name == stop else "#2a2" if name in path_nodes else "#669"
-        out.append(f'<rect x="{x - 55}" y="{y - 16}" width="110" height="32" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>')
+        out.append(f'<rect data-node="{escape(name)}" x="{x - 55}" y="{y - 16}" width="110" height="32" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>')
         out.append(f'<text x="{x}" y="{y + 4}" text-anchor="middle">{escape(name)}</text>')
-    out.append(f'<text x="8" y="{h - 8}" fill="#555">dashed: WireGuard peers; green: the probe\'s path; red: where it stopped</text>')
+    out.append(f'<text x="8" y="{h - 8}" fill="#555">{escape(legend)}</text>')
     out.append("</svg>")
     return "\n".join(out)

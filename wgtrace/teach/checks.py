@@ -1,9 +1,13 @@
 """``check --all``: every pair the lab file lists under ``checks``, as a matrix (src x dst).
 
 Graders use it, and so do the tests that make sure a fix took reachability away from nobody.
+The last matrix of a running lab is kept beside its state (``checks.json`` in the lab's directory,
+gone with the lab), so that ``wgtrace serve`` shows it without probing again.
 """
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 
 from ..diagnose.run import diagnose
@@ -65,4 +69,32 @@ def check_all(net: Network, lang: str = "en") -> CheckMatrix:
             continue
         d = diagnose(net, c.src, c.dst, lang=lang, **kw)
         m.results.append(PairResult(c, d.verdict.cause, d.verdict.stop.node if d.verdict.stop else None))
+    remember(net, m)
     return m
+
+
+MATRIX_FILE = "checks.json"
+
+
+def remember(net: Network, m: CheckMatrix) -> None:
+    """Keep the matrix with the build and stage it was made at (a lab's own directory only)."""
+    if net.state is None:
+        return
+    from ..lab.runtime import lab_dir
+    data = {"at": time.time(), "started": net.state.started, "stage": net.state.stage, **m.to_json()}
+    path = lab_dir(net.name) / MATRIX_FILE
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    except OSError:              # the lab went away meanwhile: nothing to keep it for
+        pass
+
+
+def last_matrix(lab: str) -> dict | None:
+    """The last matrix ``check_all`` kept for lab ``lab``: to_json() plus "at", "started", "stage"."""
+    from ..lab.runtime import lab_dir
+    try:
+        return json.loads((lab_dir(lab) / MATRIX_FILE).read_text())
+    except (OSError, ValueError):
+        return None
