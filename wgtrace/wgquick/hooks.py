@@ -37,7 +37,8 @@ class Command:
 
     @property
     def text(self) -> str:
-        return " ".join(self.words + [f"{op} {t}" for op, t in self.redirects])
+        words = " ".join(self.words) if self.nested else shlex.join(self.words)
+        return " ".join([words] + [f"{op} {t}" for op, t in self.redirects])
 
 
 @dataclass
@@ -155,6 +156,6 @@ def _read_group(f, phase, line, group, variables, chains, out: HookReading) -> N
     if isinstance(got, C.Undo):
         out.undo.append(line)
     elif isinstance(got, C.Skip):
-        skip(" ".join(expanded), got.why, **got.params)
+        skip(shlex.join(expanded), got.why, **got.params)
     else:
         out.actions += [C.Action(a.kind, a.value, line, phase) for a in got]

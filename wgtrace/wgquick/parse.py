@@ -137,8 +137,8 @@ class _Reader:
         self.seen: dict[tuple[int, str], int] = {}       # (section id, key) -> first line
         self.comments: list[tuple[int, str]] = []        # the comments just before a [Peer]
 
-    def bad(self, key: str, line: int, **params) -> None:
-        self.problems.append(error(key, self.shown, line, **params))
+    def bad(self, what: str, line: int, **params) -> None:
+        self.problems.append(error(what, self.shown, line, **params))
 
     def read(self, text: str) -> tuple[WgQuickFile | None, list[Said]]:
         if text.startswith("\ufeff"):
@@ -149,6 +149,7 @@ class _Reader:
         if not self.iface.line:
             self.problems.append(error("no-interface", self.shown))
         self.check_peers()
+        self.problems.sort(key=lambda s: s.line or 0)
         name, why = interface_name(self.shown)
         if why:
             self.notes.append(why)
@@ -172,6 +173,8 @@ class _Reader:
             self.bad("not-key-value", n, text=shorten(stripped, 60))
             return
         name = CANON.get(key.lower())
+        if self.section == "?":
+            return                                # under a section already refused
         if self.section is None:
             self.bad("before-section", n, key=shorten(key, 40))
         elif name is None:
@@ -183,7 +186,7 @@ class _Reader:
         else:
             if name in HOOKS:
                 value = raw.partition("=")[2].strip()          # bash sees the comment itself
-            elif name in WG_KEYS:
+            elif name in WG_KEYS and name != "AllowedIPs":   # AllowedIPs: values.py says where spaces were
                 value = "".join(value_part.split())
             else:
                 value = value_part.strip()
@@ -208,7 +211,7 @@ class _Reader:
             self.section = "Peer"
         else:
             self.bad("unknown-section", n, section=shorten(header, 40))
-            self.section = None
+            self.section = "?"
         self.comments.clear()
 
     def repeated(self, n: int, name: str) -> None:
@@ -251,6 +254,8 @@ class _Reader:
         p = self.peers[-1]
         if not p.label and not p.key_line and not p.allowed_ips and self.comments:
             p.label = _label(self.comments[0][1])          # Algo writes the name after [Peer]
+        if name == "PublicKey":
+            p.key_line = n                        # a bad key is reported once, as a bad key
         if name in ("PublicKey", "PresharedKey"):
             raw = K.key_bytes(value)
             if raw is None:
@@ -273,7 +278,8 @@ class _Reader:
         first: dict[str, int] = {}
         for p in self.peers:
             if p.public_key is None:
-                self.bad("peer-no-key", p.line)
+                if not p.key_line:
+                    self.bad("peer-no-key", p.line)
             elif p.public_key == self.iface.public_key:
                 self.bad("own-key", p.key_line)
             elif p.public_key in first:

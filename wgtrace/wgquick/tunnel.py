@@ -14,6 +14,7 @@ outside the file).
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from .words import Joined, Said, finding, lab_text, note
 
@@ -37,6 +38,7 @@ def node_data(m, site, u, members, v6: bool, notes: list[Said], findings: list[S
     for a in m.hooks.actions:
         if a.kind in ("iptables", "ip6tables"):
             fw[a.kind].append({"rule": a.value})
+            _iface_named(m, a, findings)
         elif a.kind in ("policy", "policy6"):
             fw["policies" if a.kind == "policy" else "policies6"][a.value[0]] = a.value[1]
         elif a.kind == "sysctl":
@@ -79,6 +81,18 @@ def node_data(m, site, u, members, v6: bool, notes: list[Said], findings: list[S
     out["wireguard"] = {m.f.iface: wg}
     _file_notes(m, notes)
     return out
+
+
+def _iface_named(m, a, findings: list[Said]) -> None:
+    """A rule written for ``wg0`` in a file that wg-quick names otherwise (renamed, or exported as
+    ``node-wg0.conf``) matches nothing."""
+    w = a.value.split()
+    for opt in ("-i", "-o", "--in-interface", "--out-interface"):
+        if opt in w[:-1]:
+            dev = w[w.index(opt) + 1].lstrip("!")
+            if re.match(r"^wg[0-9]*\+?$", dev) and dev != m.f.iface and not m.f.iface.startswith(dev.rstrip("+")):
+                findings.append(finding("rule-iface", m.f.shown, a.line, phase=a.phase, dev=dev, iface=m.f.iface,
+                                        rule=a.value))
 
 
 def _description(m, site) -> Joined:

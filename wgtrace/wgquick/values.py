@@ -51,9 +51,20 @@ def network(item: str) -> tuple[str, bool]:
 def allowed_ips(value: str) -> list[tuple[str, bool]]:
     """wg reads the list with all whitespace removed; an empty entry (``a,,b``, a trailing comma)
     is refused, an empty value means no networks."""
-    if not value:
+    if not value.strip():
         return []
-    return [network(item) for item in value.split(",")]
+    out = []
+    for item in value.split(","):
+        joined = "".join(item.split())
+        if not joined:
+            raise Bad("empty-network", value=value.strip())
+        try:
+            out.append(network(joined))
+        except Bad:
+            if len(item.split()) > 1:
+                raise Bad("network-space", value=item.strip()) from None
+            raise
+    return out
 
 
 def endpoint(value: str) -> tuple[str, int]:

@@ -41,21 +41,21 @@ class Joined:
         return self.sep.join(p.text(lang) for p in self.parts)
 
 
-def error(key: str, file: str, line: int | None = None, **params) -> Said:
-    return Said(f"wgquick_error.{key}", params, file, line)
+def error(what: str, file: str, line: int | None = None, **params) -> Said:
+    return Said(f"wgquick_error.{what}", params, file, line)
 
 
-def note(key: str, file: str | None = None, line: int | None = None, **params) -> Said:
-    return Said(f"wgquick_note.{key}", params, file, line)
+def note(what: str, file: str | None = None, line: int | None = None, **params) -> Said:
+    return Said(f"wgquick_note.{what}", params, file, line)
 
 
-def finding(key: str, file: str | None = None, line: int | None = None, **params) -> Said:
-    return Said(f"wgquick_finding.{key}", params, file, line)
+def finding(what: str, file: str | None = None, line: int | None = None, **params) -> Said:
+    return Said(f"wgquick_finding.{what}", params, file, line)
 
 
-def lab_text(key: str, **params) -> Said:
+def lab_text(what: str, **params) -> Said:
     """Words that go into the lab file itself (descriptions, the header)."""
-    return Said(f"wgquick_lab.{key}", params)
+    return Said(f"wgquick_lab.{what}", params)
 
 
 def reason(key: str) -> tuple[str, str]:
