@@ -51,6 +51,17 @@ def node_name(stem: str, used: set[str]) -> str:
     return name
 
 
+def _stems(stems: list[str]):
+    """The file names bare FILE arguments name their nodes after, without the words they all
+    begin with (``wg0-client-alice``, ``wg0-client-bob``: ``alice``, ``bob``)."""
+    split = [re.split(r"[^A-Za-z0-9]+", s) for s in stems]
+    common = 0
+    while len(split) > 1 and all(len(w) > common + 1 and w[common] == split[0][common] for w in split):
+        common += 1
+    for words in split:
+        yield "-".join(words[common:])
+
+
 def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", lang: str = "en") -> ImportResult:
     from ..spec.fields import LAB_NAME_RE, NAME_RE
     from .hooks import read_hooks
@@ -91,8 +102,8 @@ def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", l
         n = len(problems)
         raise LabFileError(Said("wgquick_error.summary", {"count": n}).text(lang), [p.text(lang) for p in problems])
     taken = given | used
-    members = [Member(node or node_name(Path(f.shown).name.removesuffix(".conf"), taken), f, read_hooks(f))
-               for node, f in files]
+    stems = _stems([Path(f.shown).name.removesuffix(".conf") for node, f in files if node is None])
+    members = [Member(node or node_name(next(stems), taken), f, read_hooks(f)) for node, f in files]
     got = infer(members, name)
     shown = [Path(f.shown).name for _, f in files]
     return ImportResult(render(got.lab, lang), [s.text(lang) for s in got.notes],

@@ -69,10 +69,13 @@ def split(text: str) -> list[Command]:
     """Commands and the operators between them; a ``$(…)`` or ``( … )`` stays inside its command."""
     lex = shlex.shlex(FD_RE.sub(r"\1__fd\2__ ", text), posix=True, punctuation_chars=True)
     lex.whitespace_split = True
-    cmds, cur, depth, pending = [], Command(), 0, None
+    cmds, cur, depth, pending, tick = [], Command(), 0, None, False
     for tok in lex:
-        if "`" in tok:
+        if "`" in tok or tick:
             cur.nested = True
+            tick ^= tok.count("`") % 2 == 1             # inside `…` until the closing one
+            cur.words.append(tok)
+            continue
         if tok in ("(", ")") or (depth and set(tok) <= set("();<>|&")):
             depth += tok.count("(") - tok.count(")")
             cur.nested = True
@@ -93,7 +96,7 @@ def split(text: str) -> list[Command]:
             cur = Command(after=tok)
         else:
             cur.words.append(tok)
-    if depth or pending is not None:
+    if depth or tick or pending is not None:
         raise ValueError("unbalanced")
     cmds.append(cur)
     return [c for c in cmds if c.words or c.redirects]
