@@ -116,6 +116,8 @@ def _groups(cmds: list[Command]) -> list[list[Command]]:
 
 def _read_group(f, phase, line, group, variables, chains, out: HookReading) -> None:
     def skip(cmd_text: str, why: str, **params) -> None:
+        if phase in DOWN:                   # whatever it is, it runs only when the interface goes down
+            why, params = "down", {}
         out.skipped.append(note("hook-not-reproduced", f.shown, line, phase=phase, command=shorten(cmd_text),
                                 why=reason(why), **params))
 
@@ -135,30 +137,34 @@ def _read_group(f, phase, line, group, variables, chains, out: HookReading) -> N
     cmd = group[0]
     if cmd.nested:
         return skip(cmd.text, "substitution")
-    words = [w for w in cmd.words]
-    while words and ASSIGN_RE.match(words[0]):
-        name, value = ASSIGN_RE.match(words[0]).groups()
+    words = list(cmd.words)
+    while words and (m := ASSIGN_RE.match(words[0])):
         words.pop(0)
         if not words:
-            variables[name] = value                        # WAN=eth0; iptables … -o $WAN
-    expanded, missing = [], None
-    for w in words:
-        def put(m: re.Match) -> str:
-            nonlocal missing
-            name = m.group(1) or m.group(2)
-            if name and name in variables:
-                return variables[name]
-            missing = missing or (name or m.group(0))
-            return m.group(0)
-        expanded.append(VAR_RE.sub(put, w))
-    if not expanded:
-        return
+            variables[m.group(1)] = m.group(2)                # WAN=eth0; iptables … -o $WAN
+    words, missing = _expand(words, variables)
     if missing:
         return skip(cmd.text, "variable", variable=missing)
-    got = C.read_command(expanded, cmd.redirects, phase in DOWN, f.iface, chains)
+    if not words:
+        return
+    got = C.read_command(words, cmd.redirects, phase in DOWN, f.iface, chains)
     if isinstance(got, C.Undo):
         out.undo.append(line)
     elif isinstance(got, C.Skip):
-        skip(shlex.join(expanded), got.why, **got.params)
+        skip(shlex.join(words), got.why, **got.params)
     else:
         out.actions += [C.Action(a.kind, a.value, line, phase) for a in got]
+
+
+def _expand(words: list[str], variables: dict[str, str]) -> tuple[list[str], str | None]:
+    """``$NAME`` and ``${NAME}`` from assignments earlier on the line; the first other one, if any."""
+    missing: list[str] = []
+
+    def put(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        if name and name in variables:
+            return variables[name]
+        missing.append(name or m.group(0))
+        return m.group(0)
+    out = [VAR_RE.sub(put, w) for w in words]
+    return out, (missing[0] if missing else None)
