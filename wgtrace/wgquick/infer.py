@@ -148,7 +148,7 @@ def _wan_name(m: Member) -> str:
     return min(seen)[1] if seen else ("eth0" if m.f.iface != "eth0" else "eth1")
 
 
-def infer(members: list[Member], lab_name: str, taken_extra=()) -> Inferred:
+def infer(members: list[Member], lab_name: str) -> Inferred:
     notes: list[Said] = []
     findings: list[Said] = []
     match(members, findings)
@@ -165,7 +165,7 @@ def infer(members: list[Member], lab_name: str, taken_extra=()) -> Inferred:
             fams |= {ipaddress.ip_address(p.endpoint[0]).version for p, _ in m.peers
                      if p.endpoint and _is_ip(p.endpoint[0])}
         sites.append(Site(m.node, public, m.wan, claimed[m.node], fams))
-    taken = Taken(_used_networks(members, claimed, taken_extra))
+    taken = Taken(_used_networks(members, claimed))
     u = build(sites, taken, v6, {m.node for m in members})
     notes += u.notes
     for m in members:
@@ -183,9 +183,10 @@ def infer(members: list[Member], lab_name: str, taken_extra=()) -> Inferred:
     lab: dict = {"name": lab_name,
                  "description": lab_text("lab", count=len(members), files=", ".join(_base(m.f.shown) for m in members))}
     found = checks(members, sites, u, nodes, v6, notes)
-    if found:
-        probe = next((c for c in found if c["dst"] in nodes), found[0])
+    probe = next((c for c in found if c["dst"] in nodes), None)      # a probe names two nodes
+    if probe:
         lab["probe"] = {"src": probe["src"], "dst": probe["dst"]}
+    if found:
         lab["checks"] = found
     lab["nodes"] = {n: _shaped(d) for n, d in nodes.items()}
     lab["links"] = u.links
@@ -216,7 +217,7 @@ def _is_ip(text: str) -> bool:
         return False
 
 
-def _used_networks(members: list[Member], claimed: dict, extra) -> list:
+def _used_networks(members: list[Member], claimed: dict) -> list:
     nets = [ipaddress.ip_interface(c).network for m in members for c in m.addresses]
     nets += [ipaddress.ip_network(n) for m in members for p in m.f.peers for n, _ in p.allowed_ips]
     nets += [ipaddress.ip_network(c) for cs in claimed.values() for c in cs]
@@ -225,4 +226,4 @@ def _used_networks(members: list[Member], claimed: dict, extra) -> list:
         for p in m.f.peers:
             if p.endpoint and _is_ip(p.endpoint[0]):
                 nets.append(ipaddress.ip_network(p.endpoint[0]))
-    return nets + list(extra)
+    return nets

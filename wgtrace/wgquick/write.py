@@ -6,7 +6,7 @@ The TOML itself is written by the lab-file writer discovery uses (hosts/tomlout.
 from __future__ import annotations
 
 from ..hosts.tomlout import lab_toml
-from .words import Joined, Said, lab_text
+from .words import Joined, Said, lab_text, shorten
 
 INFERRED = {"wgquick_note.public-inferred", "wgquick_note.public-from-endpoint", "wgquick_note.name-resolved", "wgquick_note.forwarding-inferred",
             "wgquick_finding.nat-inferred"}
@@ -17,7 +17,8 @@ def render(obj, lang: str = "en"):
     if isinstance(obj, (Said, Joined)):
         return obj.text(lang)
     if isinstance(obj, dict):
-        return {k: render(v, lang) for k, v in obj.items()}
+        # a lab file's description is one line of at most 300 characters
+        return {k: shorten(render(v, lang), 300) if k == "description" else render(v, lang) for k, v in obj.items()}
     if isinstance(obj, list):
         return [render(v, lang) for v in obj]
     return obj
