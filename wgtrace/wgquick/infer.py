@@ -60,8 +60,8 @@ def match(members: list[Member], findings: list[Said]) -> None:
             other = owner.get(p.public_key)
             m.peers.append((p, other))
             if other is None:
-                findings.append(finding("unknown-peer", m.f.shown, p.key_line, node=m.node,
-                                        label=p.label or "?", key=short_key(p.public_key)))
+                findings.append(finding("unknown-peer-named" if p.label else "unknown-peer", m.f.shown, p.key_line,
+                                        node=m.node, label=p.label, key=short_key(p.public_key)))
     for m in members:
         for p, o in m.peers:
             if o is None:
