@@ -150,3 +150,15 @@ def test_world_readable_file_is_read_with_wg_quicks_warning(tmp_path):
     assert [w.text() for w in warnings][0].startswith(f"Warning: `{p.resolve()}' is world accessible")
     p.chmod(0o600)
     assert read_file(p)[2] == []
+
+
+def test_a_pipe_is_read_with_the_same_bound(tmp_path):
+    import threading
+    fifo = tmp_path / "wg0.conf"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(f"[Interface]\nPrivateKey = {PRIV}\n".encode(),))
+    writer.start()
+    f, errs, warnings = read_file(fifo)
+    writer.join()
+    assert (f.iface, f.interface.public_key, errs, warnings) == ("wg0", PUB, [], [])
+    assert problems([(None, tmp_path)])[1] == f"{tmp_path}: a directory, not a file"

@@ -86,15 +86,15 @@ def read_file(path: Path, shown: str | None = None) -> tuple[WgQuickFile | None,
     shown = shown or str(path)
     try:
         st = path.stat()
-        if not path.is_file():
+        if path.is_dir():
             return None, [error("not-a-file", shown)], []
         if st.st_size > MAX_BYTES:
             return None, [error("too-big", shown, size=st.st_size, limit=MAX_BYTES)], []
-        with path.open("rb") as f:
+        with path.open("rb") as f:          # a pipe (<(ssh host cat …)) has no size: the read is bounded
             data = f.read(MAX_BYTES + 1)
         real = path.resolve()
         warnings = []
-        if st.st_mode & real.parent.stat().st_mode & 0o007:
+        if path.is_file() and st.st_mode & real.parent.stat().st_mode & 0o007:
             warnings.append(note("world-accessible", path=str(real)))
     except OSError as e:
         return None, [error("unreadable", shown, why=e.strerror or str(e))], []
