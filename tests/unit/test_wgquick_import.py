@@ -228,3 +228,17 @@ def test_lab_export_files_read_back_as_the_same_network(tmp_path):
         assert {r.rule for r in back.nodes[n].iptables} >= {r.rule for r in lab.nodes[n].iptables}
     assert not re.search(KEY_WORD_RE.pattern, r.text())
     assert tomllib.loads(r.text())["name"] == "back"
+
+
+def test_inferred_networks_avoid_every_network_the_files_use(tmp_path):
+    wide = "10.9.0.2/32, 192.168.0.0/16, 172.16.0.0/12, 100.64.0.0/11"
+    r = run(tmp_path, hub=server(peer(A[1], wide)), alice=client(A, "10.9.0.2/24", S[1]))
+    import ipaddress
+    used = [ipaddress.ip_network(n) for n in ("10.9.0.0/24", "192.168.0.0/16", "172.16.0.0/12", "100.64.0.0/11")]
+    for name, d in r.lab["nodes"].items():
+        if not d["description"].startswith("inferred") and name != "alice":
+            continue
+        for cidrs in d.get("addresses", {}).values():
+            for c in [cidrs] if isinstance(cidrs, str) else cidrs:
+                assert not any(ipaddress.ip_interface(c).network.overlaps(u) for u in used), (name, c)
+    parse_lab(r.lab, "x")

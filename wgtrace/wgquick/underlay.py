@@ -17,10 +17,27 @@ from dataclasses import dataclass, field
 from .words import Said, lab_text, note
 
 PUBLIC = {4: ipaddress.ip_network("203.0.113.0/24"), 6: ipaddress.ip_network("2001:db8:113::/64")}
-WEB = {4: ("198.18.{k}.0/24", 80), 6: ("2001:db8:8{k}::/64", 0x80)}
-HOME_WAN = {4: "100.64.{k}.0/24", 6: "2001:db8:64:{k:x}::/64"}
-HOME_LAN = {4: "192.168.{k}.0/24", 6: "fd00:64:0:{k:x}::/64"}
+WEB_HOST = {4: 80, 6: 0x80}
 BIG = {4: 8, 6: 16}            # networks wider than this (0.0.0.0/1…) reserve nothing
+
+
+def _nth(base: str, k: int, plen: int):
+    """The k-th subnet of length ``plen`` in ``base``."""
+    net = ipaddress.ip_network(base)
+    return ipaddress.ip_network((int(net.network_address) + (k << (net.max_prefixlen - plen)), plen))
+
+
+# k -> the k-th candidate subnet of each kind, from 0 (None past the end)
+POOLS = {
+    "web4": lambda k: ipaddress.ip_network(f"198.18.{k}.0/24") if k < 256 else None,
+    "web6": lambda k: ipaddress.ip_network(f"2001:db8:{0x80 + k:x}::/64") if k < 0x7f80 else None,
+    "wan4": lambda k: _nth("100.64.0.0/10", k + 1, 24) if k < 16383 else None,
+    "wan6": lambda k: ipaddress.ip_network(f"2001:db8:64:{k + 1:x}::/64") if k < 65535 else None,
+    "lan4": lambda k: (ipaddress.ip_network(f"192.168.{k + 1}.0/24") if k < 255 else
+                       _nth("172.16.0.0/12", k - 255, 24) if k < 255 + 4096 else
+                       _nth("198.19.0.0/16", k - 255 - 4096, 24) if k < 255 + 4096 + 256 else None),
+    "lan6": lambda k: ipaddress.ip_network(f"fd00:64:0:{k + 1:x}::/64") if k < 65535 else None,
+}
 
 
 @dataclass
@@ -49,25 +66,32 @@ class Taken:
     """Networks the files use, and what has been handed out here: nothing is given twice."""
 
     def __init__(self, nets) -> None:
-        self.nets = [n for n in nets if n.prefixlen >= BIG[n.version]]
+        self.spans = [self._span(n) for n in nets if n.prefixlen >= BIG[n.version]]
+        self.cursor: dict[str, int] = {}
+
+    @staticmethod
+    def _span(net) -> tuple[int, int, int]:
+        return net.version, int(net.network_address), int(net.broadcast_address)
 
     def free(self, net) -> bool:
-        return not any(n.version == net.version and n.overlaps(net) for n in self.nets)
+        v, a, b = self._span(net)
+        return not any(x == v and s <= b and a <= e for x, s, e in self.spans)
 
     def take(self, net) -> None:
-        self.nets.append(net)
+        self.spans.append(self._span(net))
 
-
-def _subnet(pattern: str, taken: Taken, start: int = 1):
-    for k in range(start, 4096):
-        try:
-            net = ipaddress.ip_network(pattern.format(k=k))
-        except ValueError:
-            continue
-        if taken.free(net):
-            taken.take(net)
-            return net
-    raise ValueError("no free subnet")
+    def subnet(self, pool: str):
+        """The next free subnet of a pool (each pool goes on where it stopped)."""
+        k = self.cursor.get(pool, 0)
+        while (net := POOLS[pool](k)) is not None:
+            k += 1
+            if self.free(net):
+                self.cursor[pool] = k
+                self.take(net)
+                return net
+        from ..errors import LabFileError
+        from .words import Said
+        raise LabFileError(Said("wgquick_error.no-room", {"pool": pool}).text())
 
 
 def _name(want: str, used: set[str]) -> str:
@@ -111,9 +135,8 @@ def build(sites: list[Site], taken: Taken, v6: bool, used_names: set[str]) -> Un
     web = _name("web", used_names)
     u.web = web
     for fam in fams:
-        pattern, host = WEB[fam]
-        net = _subnet(pattern, taken, 0)
-        a = net.network_address + host
+        net = taken.subnet(f"web{fam}")
+        a = net.network_address + WEB_HOST[fam]
         place(web, "eth0", f"{a}/{net.prefixlen}")
         u.web_addresses[fam] = str(a)
     u.nodes[web] = {"description": lab_text("web"), "addresses": u.addresses[web]}
@@ -124,7 +147,7 @@ def build(sites: list[Site], taken: Taken, v6: bool, used_names: set[str]) -> Un
         u.homes[s.node] = router
         rules = {4: [], 6: []}
         for fam in sorted(s.families | {4}):
-            wan, lan = _subnet(HOME_WAN[fam], taken), _subnet(HOME_LAN[fam], taken)
+            wan, lan = taken.subnet(f"wan{fam}"), taken.subnet(f"lan{fam}")
             place(router, "wan", f"{wan.network_address + 2}/{wan.prefixlen}")
             u.addresses[router].setdefault("lan", []).append(f"{lan.network_address + 1}/{lan.prefixlen}")
             u.addresses.setdefault(s.node, {}).setdefault(s.wan, []).append(f"{lan.network_address + 2}/{lan.prefixlen}")
