@@ -20,15 +20,13 @@ def _best_peer(m, addr):
     """The peer WireGuard on ``m`` sends ``addr`` to, if its routes send it into the interface."""
     table = m.f.interface.table or "auto"
     best, plen = None, -1
-    for p, o in m.peers:
-        for n, _ in p.allowed_ips:
-            net = ipaddress.ip_network(n)
-            if net.version == addr.version and addr in net and net.prefixlen > plen:
+    for p, o, nets in m.routed:
+        for net in nets:
+            if net.version == addr.version and net.prefixlen > plen and addr in net:
                 best, plen = (p, o), net.prefixlen
     if best is None:
         return None
-    routed = table in ("auto", "main") or any(
-        addr in ipaddress.ip_interface(a).network for a in m.addresses if ipaddress.ip_interface(a).version == addr.version)
+    routed = table in ("auto", "main") or any(addr in i.network for i in m.family_addresses(addr.version))
     return best if routed else None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from . import tunnel
 from .hooks import HookReading
@@ -27,17 +28,30 @@ class Member:
     peers: list[tuple[Peer, "Member | None"]] = field(default_factory=list)
     wan: str = "eth0"
 
-    @property
+    @cached_property
     def addresses(self) -> list[str]:
-        extra = [a.value for a in self.hooks.actions if a.kind == "address"]
-        return [c for c, _ in self.f.interface.addresses] + [c for c in extra if c not in
-                                                             {c for c, _ in self.f.interface.addresses}]
+        """The interface's addresses: the file's, then those its hooks add."""
+        own = [c for c, _ in self.f.interface.addresses]
+        return own + [a.value for a in self.hooks.actions if a.kind == "address" and a.value not in own]
 
-    def family_addresses(self, fam: int) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-        return [i for i in map(ipaddress.ip_interface, self.addresses) if i.version == fam]
+    @cached_property
+    def _interfaces(self) -> list:
+        return [ipaddress.ip_interface(c) for c in self.addresses]
+
+    def family_addresses(self, fam: int) -> list:
+        return [i for i in self._interfaces if i.version == fam]
 
     def peer_for(self, other: "Member") -> Peer | None:
-        return next((p for p, o in self.peers if o is other), None)
+        return self._by_member.get(id(other))
+
+    @cached_property
+    def _by_member(self) -> dict[int, Peer]:
+        return {id(o): p for p, o in self.peers if o is not None}
+
+    @cached_property
+    def routed(self) -> list[tuple[Peer, "Member | None", list]]:
+        """Each peer with its AllowedIPs as networks (parsed once: a hub has hundreds)."""
+        return [(p, o, [ipaddress.ip_network(n) for n, _ in p.allowed_ips]) for p, o in self.peers]
 
 
 @dataclass
