@@ -10,7 +10,7 @@ import json
 import re
 
 BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-LONG = ("routes", "rules", "sysctl", "iptables", "peers")      # lists written one item a line
+LONG = ("routes", "rules", "sysctl", "iptables", "ip6tables", "peers", "checks")      # lists written one item a line
 
 
 def key(k: str) -> str:
