@@ -77,7 +77,7 @@ class GuidedLesson:
             return
         st = self.lesson.stages[self.index]
         cmds = stage_commands(self.lab, self.index, self.state.keys)
-        self.node = cmds[0].node if cmds else self.lesson.src
+        self.node = cmds[0].node if cmds else self.lesson.probe(self.index).src
         self.say("info", f"[{self.index}/{len(self.lab.stages) - 1}] {st.name}: {st.goal}")
 
     def prompt(self) -> str:
@@ -198,7 +198,8 @@ class GuidedLesson:
     # --- the goal -----------------------------------------------------------------
     def _diagnose(self) -> Diagnosis:
         with open_network(lab=self.lab.name) as net:
-            d = diagnose(net, self.lesson.src, self.lesson.dst, lang=self.lesson.lang)
+            p = self.lesson.probe(self.index)
+            d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=self.lesson.lang)
         self.rec.log("diagnosis", stage=self.index, **diagnosis_record(d))
         return d
 
