@@ -187,7 +187,8 @@ class GuidedLesson:
                 self.handle(line)
             except WgtraceError as e:
                 on_error(e.message)
-        self.say("info", self.t("saved"))
+        resume = f"wgtrace lesson {self.lesson.name}" + (f" --name {self.lab.name}" if self.lab.name != self.lesson.lab else "")
+        self.say("info", self.t("saved", resume=resume, lab=self.lab.name))
 
     def _rebuild(self) -> None:
         lab_down(self.lab.name)
