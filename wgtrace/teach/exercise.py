@@ -59,7 +59,7 @@ def probes_of(model: Lab, faults: list[Fault]) -> list[dict]:
 
 def start_exercise(model: Lab, k: int, seed: int | None, check=lambda kind="": None) -> Exercise:
     catalogue = load_faults(model.path, model.nodes)
-    usable = [f for f in catalogue if not f.probe]
+    usable = [f for f in catalogue if "size" not in f.probe]      # as pick() chooses them
     if k < 1:
         raise UsageError("--faults is how many faults to inject: 1 or more.")
     if k > len(usable):
