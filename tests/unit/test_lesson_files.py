@@ -100,3 +100,16 @@ def test_an_exercise_is_graded_by_the_pairs_that_show_its_faults():
                    {"src": "h1", "dst": "10.99.0.1", "tcp": 22}]
     seed = load_lab("seed")
     assert probes_of(seed, []) == [{"src": "home", "dst": "target"}, {"src": "home", "dst": "target", "tcp": 22}]
+
+
+def test_a_policy_routing_rule_is_found_in_ip_rule_show():
+    from wgtrace.model.lab import IpRule
+    from wgtrace.teach.stagecheck import rule_matches
+    shown = ["0:\tfrom all lookup local", "32764:\tfrom all lookup main suppress_prefixlength 0",
+             "32765:\tnot from all fwmark 0xca6c lookup 51820", "32766:\tfrom all lookup main"]
+    full = IpRule("51820", fwmark=51820, invert=True)
+    suppress = IpRule("main", suppress_prefixlength=0)
+    assert [any(rule_matches(r, l) for l in shown) for r in (full, suppress)] == [True, True]
+    assert not any(rule_matches(IpRule("51820", fwmark=51820), l) for l in shown)      # "not" matters
+    assert not any(rule_matches(IpRule("main", suppress_prefixlength=1), l) for l in shown)
+    assert not rule_matches(IpRule("51820", fwmark=51820, invert=True, priority=100), shown[2])

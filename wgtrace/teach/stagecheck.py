@@ -1,17 +1,20 @@
 """Does a stage's configuration hold in the real lab, however it was typed?
 
 Each item the lab file assigns to a stage (sysctl, WireGuard interface or peer, route,
-iptables rule) is checked against the node's state: sysctl values, ``iptables -C`` for rules,
-routes and WireGuard read back from the kernel. So ``echo 1 > /proc/sys/net/ipv4/ip_forward``
-passes a stage that shows ``sysctl -w``.
+policy routing rule, iptables rule) is checked against the node's state: sysctl values,
+``iptables -C`` for rules, routes, ``ip rule`` and WireGuard read back from the kernel. So
+``echo 1 > /proc/sys/net/ipv4/ip_forward`` passes a stage that shows ``sysctl -w``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from ..addr import normal, same_address
 from ..nodes.base import Node
-from ..model.lab import Lab
+from ..model.commands import rule_argv
+from ..model.lab import IpRule, Lab
 
 
 @dataclass
@@ -48,6 +51,8 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                                                            for a in link.addresses)))
                 checks.append(Check(node.name, f"{w.name} uses the key in ./private",
                                     bool(cur) and cur.public_key == keys.get(node.name)))
+                if w.fwmark:
+                    checks.append(Check(node.name, f"{w.name} has fwmark {w.fwmark}", bool(cur) and cur.fwmark == w.fwmark))
             for p in peers:
                 peer = next((x for x in (cur.peers if cur else []) if x.public_key == keys.get(p.peer)), None)
                 nets = {normal(a) for a in (peer.allowed_ips if peer else [])}
@@ -63,6 +68,14 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                 ok = any(x.dst == r.dst and (not r.dev or x.dev == r.dev) for x in routes)
                 checks.append(Check(node.name, f"route {r.dst}" + (f" via {r.via}" if r.via else "")
                                     + (f" dev {r.dev}" if r.dev else ""), ok))
+        rules: dict[int, list[str]] = {}
+        for r in node.rules:
+            if r.stage == stage:
+                if r.family not in rules:
+                    out = h.run(["ip", "-6" if r.family == 6 else "-4", "rule", "show"]).stdout
+                    rules[r.family] = out.splitlines()
+                checks.append(Check(node.name, " ".join(rule_argv(r)[1:]).replace("rule add", "rule"),
+                                    any(rule_matches(r, line) for line in rules[r.family])))
         for rule in node.iptables:
             if rule.stage == stage:
                 args = list(rule.args)
@@ -74,3 +87,16 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                 res = h.run([rule.program, *args])
                 checks.append(Check(node.name, f"{rule.program} {rule.rule}", res.returncode == 0))
     return checks
+
+
+def rule_matches(rule: IpRule, line: str) -> bool:
+    """Does one line of ``ip rule show`` hold this rule? ("32765:\tnot from all fwmark 0xca6c lookup
+    51820"; a priority, when the lab file gives one, must be the same)."""
+    m = re.match(r"^(\d+):\s+(not )?from all (?:fwmark (0x[0-9a-f]+)(?:/0x[0-9a-f]+)? )?lookup (\S+)"
+                 r"(?: suppress_prefixlength (\d+))?", line.strip())
+    if not m:
+        return False
+    prio, invert, mark, table, suppress = m.groups()
+    return (bool(invert) == rule.invert and (int(mark, 16) if mark else None) == rule.fwmark
+            and table == str(rule.table) and (int(suppress) if suppress else None) == rule.suppress_prefixlength
+            and (rule.priority is None or int(prio) == rule.priority))
