@@ -97,7 +97,7 @@ class Terminal:
 
 @pytest.mark.lab
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_guided_lesson_typed_hint_quit_serve_and_resume(lab_factory, tmp_path, monkeypatch, lesson):
+def test_guided_lesson_typed_hint_quit_serve_resume_and_report(lab_factory, cli, tmp_path, monkeypatch, lesson):
     from wgtrace.serve import labs, view
     les = load_lesson(lesson, "en")
     names = [s.name for s in les.stages]
@@ -139,6 +139,10 @@ def test_guided_lesson_typed_hint_quit_serve_and_resume(lab_factory, tmp_path, m
         t.close()
     rec = json.loads((tmp_path / f"lesson-{lesson}-{name}.json").read_text())
     assert list(rec["passed"]) == names[1:] and rec["finished"]
+    md = tmp_path / "r.md"
+    assert cli("report", "--lesson", lesson, "--name", name, "--md", str(md)).returncode == 0
+    rows = [l.split("|")[1].strip() for l in md.read_text().splitlines() if l.startswith("| ") and "| 20" in l]
+    assert rows[:len(names) - 1] == names[1:], rows
 
 
 @pytest.mark.parametrize("lab", EXERCISE_LABS)

@@ -30,6 +30,15 @@ def _texts(lesson):
             yield f"{s.name}.{f}", getattr(s, f)
 
 
+@pytest.mark.parametrize("lab", available_labs())
+def test_every_stage_of_a_lab_types_something_on_its_own_nodes(lab):
+    from wgtrace.model.commands import stage_commands
+    model = load_lab(lab)
+    for i in range(1, len(model.stages)):
+        cmds = stage_commands(model, i)
+        assert cmds and {c.node for c in cmds} <= set(model.nodes), model.stages[i].name
+
+
 def test_every_lab_with_stages_has_a_lesson():
     staged = [n for n in available_labs() if len(load_lab(n).stages) > 1]
     assert set(staged) <= {load_lesson(n).lab for n in LESSONS}, set(staged) - set(LESSONS)
