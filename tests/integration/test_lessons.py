@@ -51,6 +51,18 @@ pexpect = pytest.importorskip("pexpect")
 PROMPT = r"\[([a-z0-9-]+)\] ([a-z0-9-]+)# "
 
 
+def other_way(line: str) -> str:
+    """The same configuration, typed differently."""
+    node, cmd = line.split("# ", 1)
+    if m := re.fullmatch(r"sysctl -w (net\.[\w.-]+)=(\S+)", cmd):
+        cmd = f"echo {m[2]} > /proc/sys/{m[1].replace('.', '/')}"
+    elif m := re.fullmatch(r"(iptables .*?)-A (\S+) (.*)", cmd):
+        cmd = f"{m[1]}-I {m[2]} 1 {m[3]}"
+    elif cmd.startswith("ip route add "):
+        cmd = "ip route replace " + cmd[len("ip route add "):]
+    return f"{node}# {cmd}"
+
+
 class Terminal:
     """`wgtrace lesson` at a terminal, as a student types into it."""
 
@@ -71,13 +83,12 @@ class Terminal:
         return [l.strip() for l in self.said("show").splitlines() if re.match(r"^\s*[a-z0-9-]+# ", l)]
 
     def do_stage(self, stage: str) -> str:
-        """Type the stage's commands as `show` prints them (forwarding the way /proc takes it);
-        return the prompt's stage after them. A probe that needs a handshake first may be
-        asked again with Enter, as a student would."""
+        """Type the stage's commands as `show` prints them, but the way another person might:
+        a sysctl written into /proc, a rule inserted instead of appended, a route replaced
+        instead of added. Return the prompt's stage after them. A probe that needs a
+        handshake first may be asked again with Enter, as a student would."""
         for line in self.shown():
-            if line.endswith("# sysctl -w net.ipv4.ip_forward=1"):
-                line = line.split("# ")[0] + "# echo 1 > /proc/sys/net/ipv4/ip_forward"
-            self.child.sendline(line)
+            self.child.sendline(other_way(line))
             if self.child.expect([PROMPT, "All stages passed"]) == 1:
                 return ""
         now = self.child.match.group(1)
