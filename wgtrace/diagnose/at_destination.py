@@ -9,25 +9,14 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
-from .common import filtered, inconsistent, let_through, neighbor, no_route, rp_failed, rp_verdict, way
+from .common import At, filtered, inconsistent, let_through, neighbor, no_route, rp_failed, rp_verdict, way
 from .context import Context
 from .verdict import Stop, Verdict
 
 
 @dataclass
-class Request:
+class Request(At):
     """The request at the destination, seen arriving, with no answer seen leaving."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def params(self) -> dict:

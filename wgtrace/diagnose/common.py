@@ -8,6 +8,8 @@ fixes.py; nothing here imports them, so there is no circle.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import addr
 from ..addr import bare, in_nets
 from . import fixes
@@ -16,6 +18,23 @@ from .firewall import FwRule
 from .verdict import Stop, Verdict
 
 UNANSWERED = ("INCOMPLETE", "FAILED")
+
+
+@dataclass
+class At:
+    """A packet at one place of its path, as the checks of that place see it: the hop it was
+    last seen on and its phase. Each place module extends it with what its checks ask."""
+    ctx: Context
+    h: object
+    phase: str
+
+    @property
+    def node(self) -> str:
+        return self.h.node
+
+    @property
+    def f(self):
+        return self.ctx.f(self.node)
 NO_ROUTE = ("unreachable", "blackhole", "prohibit")
 
 

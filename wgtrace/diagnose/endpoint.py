@@ -15,7 +15,7 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
-from .common import filtered, fw_kind, inconsistent, link_restore, peer_list, rp_failed, rp_verdict, who
+from .common import At, filtered, fw_kind, inconsistent, link_restore, peer_list, rp_failed, rp_verdict, who
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -24,21 +24,15 @@ REKEY_AFTER = 120           # REKEY_AFTER_TIME: a session this old is replaced w
 
 
 @dataclass
-class Arrival:
-    """A WireGuard datagram at the node it was sent to, and what the checks ask about it."""
-    ctx: Context
-    h: object                           # the underlay hop that arrived
-    phase: str
+class Arrival(At):
+    """A WireGuard datagram (``h``, an underlay hop) at the node it was sent to, and what the
+    checks ask about it."""
     sender_node: str | None = None      # for a handshake message, which carries no inner packet
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.params = {"node": self.node, "iface": self.h.iface, "wg": self.wg or "-", "sender": self.sender,
                        "src": self.inner.src, "dst": self.inner.dst}
-
-    @property
-    def node(self) -> str:
-        return self.h.node
 
     @cached_property
     def inner(self):
@@ -47,10 +41,6 @@ class Arrival:
     @property
     def sender(self) -> str:
         return self.sender_node or self.inner.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def listening(self):

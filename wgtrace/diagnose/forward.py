@@ -7,7 +7,7 @@ from functools import cached_property
 
 from .. import addr
 from . import firewall, fixes
-from .common import (filtered, inconsistent, intended_dev, let_through, link_restore, neighbor, no_route,
+from .common import (At, filtered, inconsistent, intended_dev, let_through, link_restore, neighbor, no_route,
                      rp_failed, rp_verdict, way)
 from .context import Context
 from .firewall import Packet
@@ -15,19 +15,8 @@ from .verdict import Stop, Verdict
 
 
 @dataclass
-class Transit:
+class Transit(At):
     """A packet that entered ``h.node`` by ``h.iface`` to be forwarded, and never left."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def dst(self) -> str:

@@ -15,7 +15,7 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets, longest
 from . import firewall, fixes
-from .common import filtered, peer_list, who
+from .common import At, filtered, peer_list, who
 from .context import Context
 from .endpoint import receive, remote_state, restart_from
 from .verdict import Stop, Verdict
@@ -28,15 +28,8 @@ def carrier(peers, dst: str):
 
 
 @dataclass
-class Sent:
+class Sent(At):
     """A packet that went into a WireGuard interface and was not seen carried."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
 
     @property
     def wg(self) -> str:
