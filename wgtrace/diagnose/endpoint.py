@@ -15,7 +15,8 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
-from .common import filtered, fw_kind, inconsistent, link_restore, peer_list, rp_failed, rp_verdict, who
+from .common import (drops as lost, filtered, fw_kind, inconsistent, link_restore, packet, peer_list, rp_failed,
+                     rp_verdict, who)
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -90,7 +91,7 @@ def rp_filtered(a: Arrival) -> Verdict | None:
 def endpoint_firewall(a: Arrival) -> Verdict | None:
     """The firewall of the tunnel endpoint (when WireGuard listens there: a datagram sent to a
     port where it does not is the sender's mistake, and opening the firewall would not help)."""
-    drops = a.f.fw.dropped("input", addr.family(a.h.dst))
+    drops = lost(a.ctx, a.node, "input", packet(a.ctx, a.node, a.h, a.phase, iif=a.h.iface))
     if not drops or not (a.listening is not None or not a.f.wg):
         return None
     c, n = drops[0]

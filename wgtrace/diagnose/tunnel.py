@@ -15,7 +15,8 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets, longest
 from . import firewall, fixes
-from .common import filtered, peer_list, who
+from .common import drops as lost, filtered, peer_list, who
+from .firewall import Packet
 from .context import Context
 from .endpoint import receive, remote_state, restart_from
 from .verdict import Stop, Verdict
@@ -103,7 +104,9 @@ def own_output_drops(s: Sent) -> Verdict | None:
     """The node's own firewall refused WireGuard's datagram (a kill switch without the tunnel's mark)."""
     p = s.peer
     fam = addr.family(addr.host_of(p.endpoint)) if p.endpoint else None
-    drops = s.ctx.f(s.node).fw.dropped("output", fam)
+    out = Packet(fam or s.ctx.family, iif="", proto="udp", dport=addr.port_of(p.endpoint) if p.endpoint else None,
+                 dst=addr.host_of(p.endpoint) if p.endpoint else None, src=None)
+    drops = lost(s.ctx, s.node, "output", out if fam else None)
     if not drops:
         return None
     c, n = drops[0]

@@ -8,25 +8,28 @@ same) and, for tables written in nftables' own language, nft.py. The verdict rul
 """
 from __future__ import annotations
 
-from . import iptables
+from . import iptables, nft
 from .rules import Firewall, FwRule, Packet
 
 __all__ = ["Firewall", "FwRule", "Packet", "reads", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
 
-PROVIDERS = {"iptables": iptables}
+PROVIDERS = {"iptables": iptables, "nft": nft}
 
 
 def reads() -> dict[str, tuple[str, ...]]:
     """The commands that read every provider's rules and counters: name -> argv (one job each,
     run on every node at once; a node without the tool just has no such rules)."""
-    return {f"iptables{fam}": argv for fam, argv in iptables.READS.items()}
+    return {**{f"iptables{fam}": argv for fam, argv in iptables.READS.items()}, "nft": nft.READS}
 
 
 def parse(outputs: dict[str, str | None]) -> dict[FwRule, int]:
-    """The rules and counts from what ``reads()`` printed on one node."""
+    """The rules and counts from what ``reads()`` printed on one node. The tables iptables-nft
+    made show in nft's listing too: they are read once, as iptables rules."""
     counts: dict[FwRule, int] = {}
-    for fam in (4, 6):
-        counts.update(iptables.parse(outputs.get(f"iptables{fam}") or "", fam))
+    saves = {fam: outputs.get(f"iptables{fam}") or "" for fam in (4, 6)}
+    for fam, text in saves.items():
+        counts.update(iptables.parse(text, fam))
+    counts.update(nft.parse(outputs.get("nft") or "", nft.iptables_chains(saves)))
     return counts
 
 
