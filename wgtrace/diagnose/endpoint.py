@@ -96,7 +96,7 @@ def endpoint_firewall(a: Arrival) -> Verdict | None:
         return None
     c, n = drops[0]
     v = filtered("input-filtered", a.node, a.h.iface, a.phase, c, n, a.params, seen=a.arrived_on())
-    if c.is_policy:
+    if c.is_policy or c.catch_all:          # the chain's end (firewalld's final reject): a hole before it
         return v.fixes(a.node, firewall.accept(a.f.fw, "input", c.family, like=c, first=True, proto="udp",
                                                dport=a.h.dport, table=False))
     return v.fixes(a.node, firewall.undo(c))

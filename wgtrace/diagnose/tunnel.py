@@ -112,10 +112,10 @@ def own_output_drops(s: Sent) -> Verdict | None:
     c, n = drops[0]
     v = filtered("output-filtered", s.node, s.wg, s.phase, c, n, s.params, seen=s.into_wg())
     v.add(s.node, "wireguard", "peer-endpoint", peer=s.params["peer"], endpoint=p.endpoint or "(none)")
-    if c.is_policy:
+    if c.is_policy or c.catch_all:
         port = addr.port_of(p.endpoint) if p.endpoint else None
-        return v.fixes(s.node, firewall.accept(s.ctx.f(s.node).fw, "output", c.family, like=c, proto="udp",
-                                               dport=port, table=False))
+        return v.fixes(s.node, firewall.accept(s.ctx.f(s.node).fw, "output", c.family, like=c, first=c.catch_all,
+                                               proto="udp", dport=port, table=False))
     return v.fixes(s.node, firewall.undo(c))
 
 

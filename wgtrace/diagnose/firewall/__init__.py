@@ -67,8 +67,12 @@ def accept(fw: Firewall, hook: str, family: int, *, like: FwRule | None = None, 
 
 
 def masquerade(fw: Firewall, family: int, src: str, oif: str) -> tuple[str, ...]:
-    """Source NAT for ``src`` out of ``oif``, in the backend the node already translates with."""
-    native = next((r for r in fw.translating(family) if r.backend != "iptables"), None)
+    """Source NAT for ``src`` out of ``oif``, in the backend the node already translates with (an
+    nft nat chain on postrouting counts, even empty, when iptables translates nothing)."""
+    translating = fw.translating(family)
+    native = next((r for r in translating if r.backend != "iptables"), None)
+    if native is None and not translating:
+        native = nft.nat_chain(fw, family)
     if native is not None:
         return _provider(native).masquerade(fw, native, family, src, oif)
     return iptables.masquerade(family, src, oif)

@@ -74,9 +74,11 @@ def parse(text: str, skip: set[tuple[str, str, str]] = frozenset()) -> dict[FwRu
     for key, c in chains.items():
         if "hook" in c and hooks.get(key):
             fam, table, name = key
-            out[FwRule("nft", FAMILIES[fam], table, name, f"policy {c.get('policy', 'accept')}",
-                       c.get("policy", "accept"), hooks[key], policy=True, counted=False, nft_family=fam,
-                       position=int(c.get("prio", 0)))] = 0
+            # as nft prints the chain's head: its type tells a nat chain (where masquerade goes)
+            text = f"type {c.get('type', 'filter')} hook {c['hook']} priority {c.get('prio', 0)}; " \
+                   f"policy {c.get('policy', 'accept')}"
+            out[FwRule("nft", FAMILIES[fam], table, name, text, c.get("policy", "accept"), hooks[key],
+                       policy=True, counted=False, nft_family=fam, position=int(c.get("prio", 0)))] = 0
     positions: dict[tuple, int] = {}
     for r in rules:
         key = (r["family"], r["table"], r["chain"])
@@ -289,7 +291,14 @@ def accept(fw, like: FwRule, family: int, *, first: bool = False, iif: str | Non
     return ("nft", "insert", "rule", *where(like), "position", str(like.handle), *m, "accept")
 
 
+def nat_chain(fw, family: int) -> FwRule | None:
+    """The policy of a nat chain on postrouting for ``family`` (where masquerade goes), if any."""
+    return next((r for r in fw.rules if r.backend == "nft" and r.policy and r.hook == "postrouting"
+                 and r.text.startswith("type nat ") and r.for_family(family)), None)
+
+
 def masquerade(fw, native: FwRule, family: int, src: str, oif: str) -> tuple[str, ...]:
-    """Source NAT for ``src`` out of ``oif``, in the chain where the node already translates."""
+    """Source NAT for ``src`` out of ``oif``, in the chain where the node already translates
+    (``native``: a rule that translates, or a nat chain's policy)."""
     return ("nft", "add", "rule", *where(native), "ip6" if family == 6 else "ip", "saddr", src,
             "oifname", _name(oif), "masquerade")
