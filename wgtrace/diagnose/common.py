@@ -65,13 +65,13 @@ def packet(ctx: Context, node: str, h, phase: str, *, iif: str | None = None, oi
     """The packet of hop ``h`` as ``node``'s firewall sees it: addresses, protocol, ports, and the
     state connection tracking gives it (NEW for a request, ESTABLISHED for a reply); ``back``: the
     answer to it, going the other way; ``dst``: its destination once connection tracking restored it.
-    ``rpf``: is the route back to its source by ``iif``?"""
+    ``rpf``: is the route back to its source by ``iif`` (strict), by another (loose), or none?"""
     src, to, sport, dport = (h.dst, h.src, h.dport, h.sport) if back else (h.src, h.dst, h.sport, h.dport)
     dst = dst or to
     rpf = None
     if iif:
         r = ctx.route(node, src)
-        rpf = None if r.error == "not looked up" else "ok" if r.ok and r.dev == iif else "fail"
+        rpf = None if r.error == "not looked up" else "none" if no_route(r) else "strict" if r.dev == iif else "loose"
     proto = PROTOCOLS.get(h.proto)
     ports = proto in ("tcp", "udp")
     return Packet(addr.family(dst) or ctx.family, iif=iif, oif=oif, proto=proto,

@@ -225,9 +225,12 @@ def _match(m: dict, fam: str, table: str, sets: dict) -> list[tuple[str, str]]:
         return other
     neg = "!" if op == "!=" else ""
     if isinstance(left, dict) and "fib" in left:
+        # reverse-path filtering: "fib saddr . iif oif missing" matches what fails the strict test
+        # (the source is not routed back by the interface it came in on), without iif the loose one
         flags = set(left["fib"].get("flags", []))
-        if left["fib"].get("result") == "oif" and {"saddr", "iif"} <= flags and isinstance(right, bool):
-            return [("rpf", neg + ("ok" if right else "fail"))]
+        if left["fib"].get("result") == "oif" and "saddr" in flags and isinstance(right, bool):
+            fails = right is False if op != "!=" else right is True
+            return [("rpfilter", ("!" if fails else "") + ("strict" if "iif" in flags else "loose"))]
         return other
     got = _neutral_left(left)
     v = _neutral(right, fam, table, sets)
@@ -265,6 +268,13 @@ def undo(rule: FwRule) -> tuple[str, ...]:
     if rule.policy:
         return ("nft", "chain", *where(rule), "{ policy accept ; }")
     return ("nft", "delete", "rule", *where(rule), "handle", str(rule.handle))
+
+
+def loosen(rule: FwRule) -> list[tuple[str, ...]]:
+    """The same reverse-path rule in loose mode: its fib lookup without the input interface (a
+    source routed back by any interface passes), replaced in place."""
+    text = rule.text.rsplit(" # handle ", 1)[0].replace(" . iif oif", " oif")
+    return [("nft", "replace", "rule", *where(rule), "handle", str(rule.handle), text)]
 
 
 def accept(fw, like: FwRule, family: int, *, first: bool = False, iif: str | None = None,

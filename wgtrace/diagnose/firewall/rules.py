@@ -26,10 +26,11 @@ WAY = {"forward": ("ingress", "prerouting", "forward", "postrouting", "egress"),
        "output": ("output", "postrouting", "egress")}
 # neutral match keys: iif oif proto sport dport src dst (a value, or several: "{a,b}" or "a,b";
 # addresses as networks or ranges a-b; ports as numbers or ranges), ctstate (comma-separated
-# states), family (4|6: a match on one family's header), rpf (fail: the reverse-path lookup
-# found no route back by the input interface); a leading "!" negates. "other" marks a match
-# the backend's parser did not understand (the rule is then not judged)
-JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate", "family", "rpf"}
+# states), family (4|6: a match on one family's header), rpfilter ("strict" or "loose": what
+# passes that reverse-path test; "!strict" what fails it, as ip6tables' rpfilter --invert and
+# nft's "fib saddr . iif oif missing" match); a leading "!" negates. "other" marks a match the
+# backend's parser did not understand (the rule is then not judged)
+JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate", "family", "rpfilter"}
 # iptables' tables run at fixed priorities (nft's chains carry theirs in a policy's position)
 IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 
@@ -107,7 +108,7 @@ class Packet:
     src: str | None = None
     dst: str | None = None
     ctstate: str | None = "NEW"
-    rpf: str | None = None       # "ok" | "fail": is there a route back to src by iif?
+    rpf: str | None = None       # the route back to src: "strict" (by iif), "loose" (by another), "none"
 
 
 @dataclass
@@ -229,7 +230,7 @@ def matches(rule: FwRule, pkt: Packet) -> bool | None:
             return None
         neg = value.startswith("!")
         want = value[1:] if neg else value
-        have = pkt.family if key == "family" else getattr(pkt, key)
+        have = pkt.family if key == "family" else pkt.rpf if key == "rpfilter" else getattr(pkt, key)
         if have is None:
             return None
         items = _items(want)
@@ -246,8 +247,8 @@ def matches(rule: FwRule, pkt: Packet) -> bool | None:
             ok = any(got)
         elif key == "family":
             ok = want == str(have)
-        elif key == "rpf":
-            ok = want == have
+        elif key == "rpfilter":              # passes the strict test (back by iif), or the loose one
+            ok = have == "strict" or (want == "loose" and have == "loose")
         else:                                            # ctstate: any of the listed states
             ok = have in want.split(",")
         if ok == neg:
