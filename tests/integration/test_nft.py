@@ -115,9 +115,9 @@ def test_iptables_nft_tables_are_read_once(lab_factory):
     assert "table ip filter" in listing and "table ip nat" in listing, listing
     rules = factsmod.read_firewalls([node])["gw1"]
     assert not [r for r in rules if r.backend == "nft"], [r.text for r in rules if r.backend == "nft"]
-    texts = [r.text for r in rules if r.backend == "iptables"]
-    assert "-A INPUT -i eth0 -p udp -m udp --dport 51820 -j ACCEPT" in texts
-    assert len(texts) == len(set((r.table, r.chain, r.text) for r in rules if r.backend == "iptables"))
+    ipt = [(r.family, r.table, r.chain, r.text) for r in rules if r.backend == "iptables"]
+    assert (4, "filter", "INPUT", "-A INPUT -i eth0 -p udp -m udp --dport 51820 -j ACCEPT") in ipt
+    assert len(ipt) == len(set(ipt))
     # a native table beside them is read, as nft's
     assert node.run(["nft", "add", "table", "inet", "extra"]).returncode == 0
     assert node.run(["nft", "add chain inet extra input { type filter hook input priority 5 ; policy accept ; }"]).returncode == 0
