@@ -92,7 +92,10 @@ def statement(s: dict) -> str:
         op = "" if x["op"] in ("==", "in") and not binop else f" {x['op']}"
         if isinstance(left, dict) and "fib" in left and isinstance(x["right"], bool):
             return f"{expression(left)}{op} {value(x['right'])}"
-        return f"{expression(left)}{op} {value(x['right'], left_names(left))}"
+        right = x["right"]
+        if isinstance(right, int) and not isinstance(right, bool) and expression(left) in ("meta mark", "ct mark"):
+            return f"{expression(left)}{op} 0x{right:08x}"           # marks as nft prints them
+        return f"{expression(left)}{op} {value(right, left_names(left))}"
     if k == "counter":
         # no numbers: the text names the rule, the same before and after the probe
         return "counter" if isinstance(x, dict) else f'counter name "{x}"'
@@ -104,6 +107,8 @@ def statement(s: dict) -> str:
         if not x:
             return "reject"
         kind, why = x.get("type", ""), x.get("expr", "")
+        if why == "port-unreachable" and kind in ("icmpx", "icmp", "icmpv6"):
+            return "reject"                                        # the default, which nft leaves unsaid
         return f"reject with {kind}{' ' + why if why else ''}"
     if k in ("snat", "dnat", "masquerade", "redirect"):
         fam = f" {x['family']}" if x.get("family") else ""
