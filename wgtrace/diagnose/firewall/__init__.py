@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import iptables, nft
 from .rules import Firewall, FwRule, Packet
 
-__all__ = ["Firewall", "FwRule", "Packet", "reads", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
+__all__ = ["Firewall", "FwRule", "Packet", "reads", "reads_after", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
 
 PROVIDERS = {"iptables": iptables, "nft": nft}
 
@@ -20,6 +20,13 @@ def reads() -> dict[str, tuple[str, ...]]:
     """The commands that read every provider's rules and counters: name -> argv (one job each,
     run on every node at once; a node without the tool just has no such rules)."""
     return {**{f"iptables{fam}": argv for fam, argv in iptables.READS.items()}, "nft": nft.READS}
+
+
+def reads_after(rules: dict[FwRule, int]) -> dict[str, tuple[str, ...]]:
+    """The reads after the probe, for a node whose rules before it were ``rules``: nft's ruleset
+    only where a native rule has a counter (nothing else in it can move, and it costs most)."""
+    return {k: v for k, v in reads().items()
+            if k != "nft" or any(r.backend == "nft" and r.counted for r in rules)}
 
 
 def parse(outputs: dict[str, str | None]) -> dict[FwRule, int]:
