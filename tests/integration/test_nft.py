@@ -28,6 +28,7 @@ FOUND = {
     "gw2-docker-user-flushed": ("ip docker forward", "rule-judged"),
     "gw2-input-drops-wireguard": ("inet filter input", "rule-matched"),
     "gw2-blocklist-holds-gw1": ("inet filter input", "rule-judged"),
+    "pc2-rejects-ssh-with-reset": ("inet host input", "rule-judged"),
 }
 IP6_GUARD = ("nft add table ip6 guard && nft add chain ip6 guard forward { type filter hook forward priority -5 ; "
              "policy accept ; } && nft add rule ip6 guard forward ip6 saddr fd01::/64 oifname eth1 drop")
@@ -52,15 +53,15 @@ def _kernel_handles(lab, node: str, chain: str) -> dict[int, str]:
             if not m[1].strip().startswith("chain ")}
 
 
-def _fix_and_check(cli, lab, v, src: str, dst: str) -> None:
+def _fix_and_check(cli, lab, v, src: str, dst: str, **opts) -> None:
     for f in v.verdict.fix:
         assert f.argv[0] == "nft", f.command
         x = cli("lab", "exec", "--lab", lab.name, f.node, "--", "sh", "-c", f.command)
         assert x.returncode == 0, (f.command, x.stderr)
-    again = _diagnose(lab.name, src, dst)
+    again = _diagnose(lab.name, src, dst, **opts)
     if not again.reachable:
         time.sleep(1.0)
-        again = _diagnose(lab.name, src, dst)
+        again = _diagnose(lab.name, src, dst, **opts)
     assert again.reachable, (again.verdict.cause, [e.to_json() for e in again.verdict.evidence])
     r = cli("check", "--all", "--lab", lab.name)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -72,7 +73,8 @@ def test_evidence_names_the_kernels_rule_and_how_it_was_found(lab_factory, cli, 
     lab = lab_factory.up(lab_file="nftables")
     inject(fault, lab.state)
     src, dst = fault.probe.get("src", "pc1"), fault.probe.get("dst", "pc2")
-    v = _diagnose(lab.name, src, dst)
+    opts = {k: fault.probe[k] for k in ("tcp", "udp") if k in fault.probe}
+    v = _diagnose(lab.name, src, dst, **opts)
     assert (v.verdict.cause, v.verdict.stop.node) == (fault.cause, fault.node)
     e, p = _rule_evidence(v)
     chain, key = FOUND[name]
@@ -88,7 +90,7 @@ def test_evidence_names_the_kernels_rule_and_how_it_was_found(lab_factory, cli, 
         assert re.sub(r"counter packets \d+ bytes \d+", "counter", handles[int(handle)]) == text
     fixes = [f.argv for f in v.verdict.fix]
     assert all(f[:1] == ("nft",) and " ".join(f).count(chain) == 1 for f in fixes), fixes
-    _fix_and_check(cli, lab, v, src, dst)
+    _fix_and_check(cli, lab, v, src, dst, **opts)
 
 
 def test_ip6_table_drop_is_found_and_fixed(lab_factory, cli):
