@@ -183,6 +183,14 @@ def test_an_undecidable_drop_is_the_one_for_a_lost_packet():
     assert f.decide("input", Packet(4, iif="eth9", proto="icmp", src="10.9.9.1"), lost=True)[1].handle == 13
 
 
+def test_a_match_that_fails_outweighs_one_not_judged():
+    from wgtrace.diagnose.firewall.rules import matches
+    r = rule(ruleset("expressions"), "c", 8)          # tcp flags syn tcp dport 22 ct state new … accept
+    assert matches(r, Packet(4, proto="udp", dport=22)) is False
+    assert matches(r, Packet(4, proto="tcp", dport=22)) is None
+    assert matches(r, Packet(4, proto="tcp", dport=22, ctstate="ESTABLISHED")) is False
+
+
 # --- the commands a fix writes --------------------------------------------------------------
 
 def test_fix_commands():
@@ -227,3 +235,23 @@ def test_fault_commands_of_nft():
     for bad in ("nft -f /etc/passwd", "nft add rule inet f c drop ; include x", "iptables -A INPUT -j DROP ; x"):
         with pytest.raises(LabFileError):
             _steps(Path("x.faults.toml"), "k", [{"node": "gw", "command": bad}], nodes)
+
+
+# --- lab files ------------------------------------------------------------------------------
+
+def test_lab_file_nft_items_become_nft_commands():
+    from wgtrace.model.commands import stage_commands
+    from wgtrace.model.labfile import load_lab
+    lab = load_lab("nftables")
+    cmds = [c for c in stage_commands(lab, 0) if c.node == "gw2" and c.argv[0] == "nft"]
+    assert cmds[0].argv == ("nft", "add table inet filter")
+    assert cmds[1].text == "nft 'add chain inet filter input { type filter hook input priority filter ; policy drop ; }'"
+    assert ("nft", 'add rule ip docker docker-user iifname "eth1" oifname "wg0" accept') in [c.argv for c in cmds]
+    assert len(cmds) == len(lab.nodes["gw2"].nft)
+
+
+def test_braces_with_a_space_are_not_parameters():
+    from wgtrace.model.expand import expand
+    data = {"params": {"n": 3}, "nodes": {"a{n}": {"nft": [{"rule": "add rule inet f c tcp dport { 22, {n}0 } drop"}]}}}
+    out, _ = expand(data)
+    assert out["nodes"]["a3"]["nft"][0]["rule"] == "add rule inet f c tcp dport { 22, 30 } drop"

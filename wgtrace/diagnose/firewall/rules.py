@@ -224,36 +224,44 @@ def _at(hook: str, pkt: Packet) -> Packet:
 
 
 def matches(rule: FwRule, pkt: Packet) -> bool | None:
-    """Does ``rule`` match ``pkt``? None when it asks something the evaluator cannot judge."""
+    """Does ``rule`` match ``pkt``? False as soon as one match it can judge fails; None when all
+    it can judge hold and it asks something more the evaluator cannot judge."""
+    unknown = False
     for key, value in rule.matches:
-        if key not in JUDGED:
-            return None
-        neg = value.startswith("!")
-        want = value[1:] if neg else value
-        have = pkt.family if key == "family" else pkt.rpf if key == "rpfilter" else getattr(pkt, key)
-        if have is None:
-            return None
-        items = _items(want)
-        if key in ("iif", "oif"):
-            ok = any(_iface_match(w, have) for w in items)
-        elif key == "proto":
-            ok = any(_proto_match(w, have, pkt.family) for w in items)
-        elif key in ("sport", "dport"):
-            ok = _port_match(",".join(items), int(have))
-        elif key in ("src", "dst"):
-            got = [_addr_match(w, have) for w in items]
-            if None in got:
-                return None                              # not an address, network or range
-            ok = any(got)
-        elif key == "family":
-            ok = want == str(have)
-        elif key == "rpfilter":              # passes the strict test (back by iif), or the loose one
-            ok = have == "strict" or (want == "loose" and have == "loose")
-        else:                                            # ctstate: any of the listed states
-            ok = have in want.split(",")
-        if ok == neg:
+        got = _one(key, value, pkt)
+        if got is False:
             return False
-    return True
+        unknown = unknown or got is None
+    return None if unknown else True
+
+
+def _one(key: str, value: str, pkt: Packet) -> bool | None:
+    if key not in JUDGED:
+        return None
+    neg = value.startswith("!")
+    want = value[1:] if neg else value
+    have = pkt.family if key == "family" else pkt.rpf if key == "rpfilter" else getattr(pkt, key)
+    if have is None:
+        return None
+    items = _items(want)
+    if key in ("iif", "oif"):
+        ok = any(_iface_match(w, have) for w in items)
+    elif key == "proto":
+        ok = any(_proto_match(w, have, pkt.family) for w in items)
+    elif key in ("sport", "dport"):
+        ok = _port_match(",".join(items), int(have))
+    elif key in ("src", "dst"):
+        got = [_addr_match(w, have) for w in items]
+        if None in got:
+            return None                              # not an address, network or range
+        ok = any(got)
+    elif key == "family":
+        ok = want == str(have)
+    elif key == "rpfilter":              # passes the strict test (back by iif), or the loose one
+        ok = have == "strict" or (want == "loose" and have == "loose")
+    else:                                            # ctstate: any of the listed states
+        ok = have in want.split(",")
+    return ok != neg
 
 
 def _items(value: str) -> list[str]:
