@@ -127,3 +127,20 @@ def test_iptables_nft_tables_are_read_once(lab_factory):
     native = [r for r in rules if r.backend == "nft"]
     assert [(r.nft_family, r.table, r.chain, r.hook, r.policy) for r in native] == \
         [("inet", "extra", "input", "input", True)]
+
+
+def test_the_hosts_own_ruleset_is_untouched(lab_factory, cli):
+    """A lab that writes nftables tables, a fault and its nft fix change nothing in the host's
+    own ruleset (every nft command ran in a node's namespace)."""
+    import subprocess
+    def host() -> str:
+        return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    before = host()
+    with lab_factory.running(lab_file="nftables") as lab:
+        fault = find_fault(NFT, "gw1-forward-drop-no-counter")
+        inject(fault, lab.state)
+        v = _diagnose(lab.name, "pc1", "pc2")
+        assert v.verdict.cause == "forward-filtered"
+        during = host()
+        _fix_and_check(cli, lab, v, "pc1", "pc2")
+    assert host() == during == before
