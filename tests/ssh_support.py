@@ -62,11 +62,12 @@ def write_hosts(lab: str, name: str, extra: dict[str, str] | None = None, nodes=
 
 
 def in_ctl(lab: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there; this
-    checkout's wgtrace, not the one installed: a node's cwd is its own home)."""
-    return subprocess.run([sys.executable, "-m", "wgtrace", "lab", "exec", "ctl", "--lab", lab, "--", "env",
-                           f"PYTHONPATH={REPO}", sys.executable, "-m", "wgtrace", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there; so does
+    this checkout, named on PYTHONPATH: in ctl's own home an editable install would be found first)."""
+    return subprocess.run([sys.executable, "-m", "wgtrace", "lab", "exec", "ctl", "--lab", lab, "--",
+                           "env", f"PYTHONPATH={REPO}", sys.executable, "-m", "wgtrace", *args], cwd=REPO,
+                          capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "COLUMNS": "200"})
 
 
 def node_state(lab, node: str) -> dict[str, str]:
