@@ -118,6 +118,15 @@ def test_iptables_nft_tables_left_to_iptables():
 
 def test_garbage_reads_as_nothing():
     assert nft.parse("") == {} and nft.parse("not json") == {} and nft.parse('{"nftables": [{"rule": 5}]}') == {}
+    odd = {"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "c", "type": "filter", "hook": "input", "prio": 0,
+                   "policy": "drop"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2,
+                  "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}}}, {"drop": None}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 3, "expr": "nope"}},
+        {"rule": {"family": "inet", "chain": "c"}}]}
+    rules = nft.parse(json.dumps(odd))           # a shape this reader does not know: kept, never judged
+    assert sorted((r.handle, r.verdict, r.matches) for r in rules) == [(0, "drop", ()), (2, "", (("other", "unread"),))]
 
 
 # --- the evaluator --------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def parse(text: str, skip: set[tuple[str, str, str]] = frozenset()) -> dict[FwRu
             chains[key] = d
         elif kind == "rule":
             rules.append(d)
-    rules = [r for r in rules if (r["family"], r["table"], r["chain"]) in chains]
+    rules = [r for r in rules if (r.get("family"), r.get("table"), r.get("chain")) in chains
+             and isinstance(r.get("expr", []), list)]
     hooks = _hooks(chains, rules)
     out: dict[FwRule, int] = {}
     for key, c in chains.items():
@@ -82,7 +83,15 @@ def parse(text: str, skip: set[tuple[str, str, str]] = frozenset()) -> dict[FwRu
     positions: dict[tuple, int] = {}
     for r in rules:
         key = (r["family"], r["table"], r["chain"])
-        for rule, n in _rules(r, hooks.get(key, ""), sets, counters, chains[key]):
+        try:
+            got = _rules(r, hooks.get(key, ""), sets, counters, chains[key])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            # a statement of a shape this reader does not know: the rule is kept, never judged
+            got = [({"backend": "nft", "family": FAMILIES[key[0]], "table": key[1], "chain": key[2],
+                     "text": f"# handle {r.get('handle', 0)}", "verdict": "", "hook": hooks.get(key, ""),
+                     "handle": int(r.get("handle", 0) or 0), "nft_family": key[0], "counted": False,
+                     "matches": (("other", "unread"),)}, 0)]
+        for rule, n in got:
             positions[key] = positions.get(key, 0) + 1
             out[FwRule(**{**rule, "position": positions[key]})] = n
     return out
@@ -101,13 +110,13 @@ def _hook(c: dict) -> str:
 
 def _targets(r: dict) -> list[str]:
     out = []
-    for s in r.get("expr", []):
+    for s in (x for x in r.get("expr", []) if isinstance(x, dict)):
         for k in ("jump", "goto"):
-            if k in s:
+            if isinstance(s.get(k), dict) and "target" in s[k]:
                 out.append(s[k]["target"])
-        if "vmap" in s and isinstance(s["vmap"].get("data"), dict):
+        if "vmap" in s and isinstance(s["vmap"], dict) and isinstance(s["vmap"].get("data"), dict):
             for e in s["vmap"]["data"].get("set", []):
-                if isinstance(e, list) and isinstance(e[1], dict):
+                if isinstance(e, list) and len(e) == 2 and isinstance(e[1], dict):
                     out += [v["target"] for k, v in e[1].items() if k in ("jump", "goto")]
     return out
 
