@@ -9,12 +9,12 @@ import re
 
 from ..addr import family, same_address
 from . import fields as F
-from .lab import (Check, Endpoint, IpRule, Lab, Link, Node, Peer, Route, Rule, Service, Stage,
-                    Sysctl, WgInterface)
+from .lab import (Check, Endpoint, IpRule, Lab, Link, NftCommand, Node, Peer, Route, Rule, Service, Stage,
+                  Sysctl, WgInterface)
 
 TOP_KEYS = {"name", "description", "params", "probe", "checks", "stages", "nodes", "links"}
 NODE_KEYS = {"description", "addresses", "bridges", "routes", "rules", "sysctl", "policies",
-             "policies6", "iptables", "ip6tables", "wireguard", "services"}
+             "policies6", "iptables", "ip6tables", "nft", "wireguard", "services"}
 ENDPOINT_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):[A-Za-z0-9_.-]+$")
 
 
@@ -79,7 +79,8 @@ class _NodeParser:
         rules = self.iptables(key, nd, "iptables", 4) + self.iptables(key, nd, "ip6tables", 6)
         return Node(nname, F.text(errs, f"{key}.description", nd.get("description")), addresses, tuple(bridges),
                     tuple(self.routes(key, nname, nd)), tuple(self.sysctls(key, nd)), policies,
-                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(self.ip_rules(key, nd)), policies6)
+                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(self.ip_rules(key, nd)), policies6,
+                    tuple(self.nft(key, nd)))
 
     def policies(self, key: str, nd: dict, name: str) -> dict[str, str]:
         out = {}
@@ -161,6 +162,16 @@ class _NodeParser:
             rule = F.iptables_rule(self.errs, f"{rk}.rule", r.get("rule"), fam)
             if rule:
                 out.append(Rule(rule, self.stage_of(rk, r), fam))
+        return out
+
+    def nft(self, key: str, nd: dict) -> list[NftCommand]:
+        out = []
+        for i, r in enumerate(F.table_list(self.errs, f"{key}.nft", nd.get("nft"))):
+            rk = f"{key}.nft[{i}]"
+            F.unknown(self.errs, rk, r, {"rule", "stage"})
+            text = F.nft_command(self.errs, f"{rk}.rule", r.get("rule"))
+            if text:
+                out.append(NftCommand(text, self.stage_of(rk, r)))
         return out
 
     def wireguard(self, wk: str, wname: str, w) -> WgInterface | None:
