@@ -121,3 +121,22 @@ def test_a_policy_routing_rule_is_found_in_ip_rule_show():
     assert not any(rule_matches(IpRule("51820", fwmark=51820), l) for l in shown)      # "not" matters
     assert not any(rule_matches(IpRule("main", suppress_prefixlength=1), l) for l in shown)
     assert not rule_matches(IpRule("51820", fwmark=51820, invert=True, priority=100), shown[2])
+
+
+def test_an_nft_rule_is_found_in_its_chains_listing():
+    from wgtrace.teach.stagecheck import nft_listed
+    listing = """table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iifname "eth1" accept
+		ct state invalid drop
+		meta l4proto { icmp, ipv6-icmp } accept
+		udp dport 51820 counter packets 3 bytes 444 accept # handle 7
+	}
+}"""
+    for rule in ('udp dport 51820 counter accept', 'iifname "eth1" accept', "ct state { invalid } drop",
+                 "meta l4proto { icmp, ipv6-icmp } accept", "ct state established,related accept"):
+        assert nft_listed(rule, listing), rule
+    assert not nft_listed('iifname "eth2" accept', listing)
+    assert not nft_listed("udp dport 51820 accept", listing)          # the counter is part of the rule

@@ -1,9 +1,9 @@
 """Does a stage's configuration hold in the real lab, however it was typed?
 
 Each item the lab file assigns to a stage (sysctl, WireGuard interface or peer, route,
-policy routing rule, iptables rule) is checked against the node's state: sysctl values,
-``iptables -C`` for rules, routes, ``ip rule`` and WireGuard read back from the kernel. So
-``echo 1 > /proc/sys/net/ipv4/ip_forward`` passes a stage that shows ``sysctl -w``.
+policy routing rule, iptables rule, nft command) is checked against the node's state: sysctl
+values, ``iptables -C`` for rules, routes, ``ip rule``, ``nft list`` and WireGuard read back from
+the kernel. So ``echo 1 > /proc/sys/net/ipv4/ip_forward`` passes a stage that shows ``sysctl -w``.
 """
 from __future__ import annotations
 
@@ -86,7 +86,41 @@ def stage_checks(lab: Lab, index: int, nodes: dict[str, Node], keys: dict[str, s
                     args[i] = "-C"
                 res = h.run([rule.program, *args])
                 checks.append(Check(node.name, f"{rule.program} {rule.rule}", res.returncode == 0))
+        for c in node.nft:
+            if c.stage == stage:
+                checks.append(Check(node.name, f"nft {c.text}", nft_holds(c.text, h)))
     return checks
+
+
+def nft_holds(text: str, node: Node) -> bool:
+    """Is what this nft command adds in the node's ruleset? A table or chain by name; a rule by
+    its words in its chain's listing; a set, map or counter by name, an element by its set."""
+    w = text.split()
+    if len(w) < 4 or w[0] not in ("add", "insert", "create"):
+        return False
+    kind, family, table = w[1], w[2], w[3]
+    if kind == "table":
+        return node.run(["nft", "list", "table", family, table]).returncode == 0
+    if len(w) < 5:
+        return False
+    what = {"chain": "chain", "rule": "chain", "set": "set", "map": "map", "element": "set", "counter": "counter"}
+    if kind not in what:
+        return False
+    r = node.run(["nft", "list", what[kind], family, table, w[4]])
+    if r.returncode != 0:
+        return False
+    return kind != "rule" or nft_listed(" ".join(w[5:]), r.stdout)
+
+
+def nft_listed(expr: str, listing: str) -> bool:
+    """Does a line of ``nft list chain`` say this rule? nft prints a rule in its own words:
+    quotes as they were, a one-element set without braces, a counter with its numbers."""
+    def plain(s: str) -> str:
+        s = re.sub(r"counter packets \d+ bytes \d+", "counter", s.replace('"', ""))
+        s = re.sub(r"\{\s*([^{},\s]+)\s*\}", r"\1", s)
+        return " ".join(re.sub(r"\s*,\s*", ", ", s).split())
+    want = plain(expr)
+    return any(plain(line.split(" # handle")[0]) == want for line in listing.splitlines())
 
 
 def rule_matches(rule: IpRule, line: str) -> bool:
