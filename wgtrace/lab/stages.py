@@ -6,7 +6,7 @@ import time
 
 from ..errors import BuildError
 from ..nodes.netns import NetnsNode
-from ..model.commands import stage_commands
+from ..model.commands import stage_commands, starts_handshakes
 from ..model.lab import Lab
 from .runtime import LabState
 
@@ -22,7 +22,7 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
     waves: list[dict[str, list[str]]] = [{}, {}]
     for i in indices:
         for cmd in stage_commands(lab, i, keys):
-            second = cmd.node in waves[1] or (cmd.argv[:2] == ("wg", "set") and "endpoint" in cmd.argv)
+            second = cmd.node in waves[1] or starts_handshakes(lab, cmd)
             lines = waves[1 if second else 0].setdefault(cmd.node, ["set -e"])
             marker = f"echo {shlex.quote('@stage ' + lab.stages[i].name)} >&2"
             if marker not in lines:
@@ -39,7 +39,7 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
             if r.returncode != 0:
                 lines = r.stderr.strip().splitlines()
                 stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
-                msg = [l for l in lines if not l.startswith("@stage ")]
+                msg = [l for l in lines if not l.startswith(("@stage ", "[#] "))]     # [#]: wg-quick's echo
                 raise BuildError(f"stage {stage!r} failed on {node}: "
                                  f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
 

@@ -79,6 +79,8 @@ class NetnsNode(Node):
                    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
         if self.wg_uid is not None and self.wg_impl == "wireguard-go":
             env["WGTRACE_WG_UID"] = str(self.wg_uid)
+        if self.wg_impl == "wireguard-go":     # wg-quick's own fallback, through the shim
+            env["WG_QUICK_USERSPACE_IMPLEMENTATION"] = str(SHIM_DIR / "wg-quick-userspace")
         return env
 
     def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
