@@ -29,7 +29,7 @@ KEYS = {"wg_quick", "dns", "table", "mtu"}
 
 def parse_quick(errs: Errors, wk: str, w: dict, fwmark: int | None) -> tuple[WgQuick | None, int | None]:
     """(how wg-quick brings it up or None, the interface's MTU) from an interface table."""
-    mtu = integer(errs, f"{wk}.mtu", w["mtu"], 576, 65535, "an MTU") if "mtu" in w else None
+    mtu = integer(errs, f"{wk}.mtu", w["mtu"], 68, 65535, "an MTU") if "mtu" in w else None
     on = w.get("wg_quick", False)
     if not isinstance(on, bool):
         errs.add(f"{wk}.wg_quick", "is true or false")
