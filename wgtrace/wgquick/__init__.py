@@ -109,3 +109,35 @@ def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", l
     return ImportResult(render(got.lab, lang), [s.text(lang) for s in got.notes],
                         [s.text(lang) for s in got.findings], [w.text(lang) for w in warnings],
                         header(shown, got.notes, got.findings, lang))
+
+
+def file_args(args: list[str]) -> list[tuple[str | None, Path]]:
+    """``NODE=FILE`` or ``FILE`` as typed: a name before ``=`` (no ``/`` in it, and not a file of
+    that whole name) names the node; a bare file names its node after itself."""
+    out: list[tuple[str | None, Path]] = []
+    for a in args:
+        node, eq, path = a.partition("=")
+        if eq and node and "/" not in node and path and not Path(a).exists():
+            out.append((node, Path(path)))
+        else:
+            out.append((None, Path(a)))
+    return out
+
+
+def import_to(args: list[str], output: str | None, name: str | None, lang: str = "en") -> ImportResult:
+    """``wgtrace lab import``: read the files, write the lab file to ``output`` (checked to load
+    as it is written); the lab is named ``name``, else after ``output``, else "imported"."""
+    from ..hosts.write import lab_name
+    from ..model.parse import parse_lab
+    from .words import Said
+    if not args:
+        raise LabFileError(Said("wgquick_cli.no-files").text(lang))
+    r = import_files(file_args(args), lab_name(name, output, "imported"), lang)
+    parse_lab(r.lab, output or "(the imported lab)")      # what it writes loads: a failure here is a bug
+    if output:
+        try:
+            Path(output).write_text(r.text(), encoding="utf-8")
+        except OSError as e:
+            from ..errors import UsageError
+            raise UsageError(Said("wgquick_cli.cannot-write", {"path": output, "why": e.strerror or str(e)}).text(lang)) from None
+    return r
