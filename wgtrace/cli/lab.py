@@ -98,15 +98,20 @@ def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file."),
 
 @lab_app.command("export")
 @guarded
-def lab_export(directory: str = typer.Argument(..., help="Where to write <node>-<iface>.conf files."),
+def lab_export(directory: str = typer.Argument(..., help="Where to write DIR/<node>/<iface>.conf files."),
                lab: Optional[str] = lab_opt()):
-    """Write what the lab built as wg-quick files, one per WireGuard interface."""
+    """Write what the lab built as wg-quick files, one per WireGuard interface (DIR/NODE/IFACE.conf:
+    wg-quick names the interface as the lab does); 'wgtrace lab import' reads them back."""
     from ..lab.export import export_lab
     from ..opener import open_network
     with open_network(lab=lab) as net:
         written = export_lab(net, directory)
     for path in written:
-        err.print(f"wrote {path}")
+        err.print(f"wrote {path}", highlight=False)
+    if written:
+        back = " ".join(f"{p.parent.name}={p}" for p in written)
+        err.print(f"read them back as a lab file with: wgtrace lab import {back} -o LAB.toml",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 @lab_app.command("import")

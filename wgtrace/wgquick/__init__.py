@@ -62,6 +62,15 @@ def _stems(stems: list[str]):
         yield "-".join(words[common:])
 
 
+def _stem(shown: str, bare: list[str]) -> str:
+    """What a bare FILE names its node after: its name, or its directory's when other bare files
+    have the same name (``alice/wg0.conf bob/wg0.conf``, as ``lab export`` writes them)."""
+    p = Path(shown)
+    same = sum(1 for b in bare if Path(b).name == p.name) > 1
+    parent = p.resolve().parent.name if same else ""
+    return parent or p.name.removesuffix(".conf")
+
+
 def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", lang: str = "en") -> ImportResult:
     from ..model.fields import LAB_NAME_RE, NAME_RE
     from .hooks import read_hooks
@@ -102,7 +111,7 @@ def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", l
         n = len(problems)
         raise LabFileError(Said("wgquick_error.summary", {"count": n}).text(lang), [p.text(lang) for p in problems])
     taken = given | used
-    stems = _stems([Path(f.shown).name.removesuffix(".conf") for node, f in files if node is None])
+    stems = _stems([_stem(f.shown, [g.shown for n, g in files if n is None]) for node, f in files if node is None])
     members = [Member(node or node_name(next(stems), taken), f, read_hooks(f)) for node, f in files]
     got = infer(members, name)
     shown = [Path(f.shown).name for _, f in files]
