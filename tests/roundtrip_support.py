@@ -24,11 +24,16 @@ def applied(lab: Lab, stage, last: int) -> bool:
 
 
 def peers_at(lab: Lab, w, last: int) -> dict:
-    """peer node -> its last declaration up to stage ``last`` (a later one replaces it, as ``wg set`` does)."""
+    """peer node -> what it is after stage ``last``: a later declaration replaces its allowed IPs
+    and keeps the endpoint and keepalive it does not give, as ``wg set`` does."""
+    import dataclasses
     out = {}
     for p in w.peers:
         if applied(lab, p.stage, last):
-            out[p.peer] = p
+            before = out.get(p.peer)
+            out[p.peer] = p if before is None else dataclasses.replace(
+                p, endpoint=p.endpoint or before.endpoint,
+                keepalive=p.keepalive if p.keepalive is not None else before.keepalive)
     return out
 
 

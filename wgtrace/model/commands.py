@@ -70,9 +70,11 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     sets its peers' endpoints itself, so it comes after the routes it does not make (as on a
     machine whose network is up before its tunnel), and routes into its interface after it."""
     out: list[tuple[str, ...]] = []
-    for s in node.sysctl:
-        if s.stage == stage and not s.made_by:
-            out.append(("sysctl", "-w", f"{s.key}={s.value}"))
+    made_now = {w.name for w in node.wireguard.values() if w.stage == stage}
+    sysctls = [("sysctl", "-w", f"{s.key}={s.value}") for s in node.sysctl if s.stage == stage and not s.made_by]
+    # a sysctl of an interface made at this stage (net.ipv4.conf.wg0.…) waits until it exists
+    later = [c for c in sysctls if _sysctl_iface(c[2]) in made_now]
+    out += [c for c in sysctls if c not in later]
     quick = [w for w in node.wireguard.values() if w.stage == stage and w.quick]
     for w in node.wireguard.values():
         if w.stage == stage and not w.quick:
@@ -91,6 +93,7 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
         if rule.stage == stage and not rule.made_by:
             out.append(rule_argv(rule))
     out += [("wg-quick", "up", wg_quick_file(w.name)) for w in quick]
+    out += later
     out += [route_argv(r) for r in routes if r.dev in into]
     for w in node.wireguard.values():
         for p in w.peers:
@@ -106,6 +109,12 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
         if rule.stage == stage:
             out.append((rule.program, *rule.args))
     return out
+
+
+def _sysctl_iface(assignment: str) -> str | None:
+    """The interface a ``net.ipv4.conf.IFACE.key=value`` names (None for all/default or another key)."""
+    parts = assignment.split("=", 1)[0].split(".")
+    return parts[3] if len(parts) > 4 and parts[:3] in (["net", "ipv4", "conf"], ["net", "ipv6", "conf"]) else None
 
 
 def route_argv(r) -> tuple[str, ...]:
