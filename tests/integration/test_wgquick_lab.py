@@ -142,6 +142,15 @@ def test_a_nodes_state_is_what_wg_quick_makes(installer, node, lab_factory, tmp_
         assert any(x.get("fwmark") == "0xca6c" and "not" in x for x in in_lab["rules6"])
         assert any(t.get("table", {}).get("name") == f"wg-quick-{iface}" for t in in_lab["nft"])
     assert in_lab["mtu"] == 1420
+    from wgtrace.lab.status import network_status
+    with lab.net() as net:
+        (q,) = next(n for n in network_status(net).nodes if n.name == node).wg_quick
+    assert (q.iface, q.mtu, q.dns_applied) == (iface, 1420, False)
+    if node == "alice":         # lab status shows what wg-quick made, and the DNS it did not apply
+        assert q.fwmark == 51820 and len(q.rules) == 4 and sorted(q.nft_tables) == ["ip wg-quick-wg0", "ip6 wg-quick-wg0"]
+        assert q.dns == ["1.1.1.1", "1.0.0.1"]
+    else:
+        assert (q.fwmark, q.rules, q.nft_tables, q.dns) == (0, [], [], [])
 
 
 # --- lab export, then lab import -----------------------------------------------------------------
@@ -164,3 +173,21 @@ def test_exported_lab_imports_as_itself_and_builds(lab_name, lab_factory, cli, t
     with rebuilt.net() as net:
         matrix = check_all(net)
     assert matrix.passed, [(x.check.src, x.check.dst, x.cause, x.stop) for x in matrix.results if not x.ok]
+
+
+def test_wg_quick_failing_in_a_node_is_one_sentence_and_leaves_nothing(lab_factory, tmp_path):
+    """Table = main with a full tunnel: wg-quick adds 0.0.0.0/0 to the main table beside the
+    node's default route, the kernel refuses (as on a machine), wg-quick takes the interface down."""
+    from wgtrace.errors import BuildError
+    from conftest import lab_leftovers
+    r = import_files([("server", DATA / "pivpn" / "wg0.conf"), ("laptop", DATA / "pivpn" / "configs" / "laptop.conf")])
+    text = r.text().replace('[nodes.laptop.wireguard.laptop]\nwg_quick = true\n',
+                            '[nodes.laptop.wireguard.laptop]\nwg_quick = true\ntable = "main"\n')
+    path = tmp_path / "main.toml"
+    path.write_text(text)
+    name = lab_factory.fresh_name()
+    with pytest.raises(BuildError) as e:
+        from wgtrace.lab.build import lab_up
+        lab_up(load_lab(str(path), rename=name))
+    assert e.value.message == "stage 'base' failed on laptop: RTNETLINK answers: File exists"
+    assert lab_leftovers(name) == []
