@@ -6,7 +6,7 @@ import time
 
 from ..errors import BuildError
 from ..nodes.netns import NetnsNode
-from ..model.commands import stage_commands, starts_handshakes
+from ..model.commands import self_starting, stage_commands, starts_handshakes
 from ..model.lab import Lab
 from .runtime import LabState
 
@@ -62,16 +62,20 @@ def wg_peers_at(lab: Lab, node: str, stage: int) -> list[str]:
 
 
 def wait_handshakes(lab: Lab, nodes: dict[str, NetnsNode], stage: int, timeout: float) -> bool:
-    """Wait until every configured peer has completed a handshake (or time runs out)."""
+    """Wait until every configured peer that starts a handshake by itself (model/commands.py:
+    ``self_starting``) has completed one (or time runs out); the others wait for traffic, as on
+    a machine."""
     deadline = time.monotonic() + timeout
     while True:
         pending = []
         for node in lab.nodes:
-            want = wg_peers_at(lab, node, stage)
+            want = [p for p in wg_peers_at(lab, node, stage) if self_starting(lab, node, p, stage)]
             if not want:
                 continue
             h = nodes[node]
-            peers = [p for i in (h.wg(pubkey=False) if h.wg_in_process else h.wg()) for p in i.peers]
+            keys = {(nodes[p].home_dir / "public").read_text().strip() for p in want}
+            peers = [p for i in (h.wg(pubkey=False) if h.wg_in_process else h.wg()) for p in i.peers
+                     if p.public_key in keys]
             if len(peers) < len(want) or any(p.latest_handshake == 0 for p in peers):
                 pending.append(node)
         if not pending:

@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .lab import Lab, Node
+from .lab import Lab, Node, Peer
 
 
 PLACEHOLDER = re.compile(r"^<[a-z0-9-]+-public-key>$")
@@ -142,6 +142,28 @@ def starts_handshakes(lab: Lab, cmd: "Command") -> bool:
         node = lab.nodes[cmd.node]
         w = next((w for w in node.wireguard.values() if wg_quick_file(w.name) == cmd.argv[2]), None)
         return w is not None and any(p.endpoint and p.stage == w.stage for p in w.peers)
+    return False
+
+
+def self_starting(lab: Lab, node: str, peer: str, stage: int) -> bool:
+    """Do ``node`` and ``peer`` complete a handshake with nobody sending anything? Only when one
+    side knows where the other is and sends keepalives (WireGuard starts a session for data or a
+    keepalive, never for a configuration), or the tunnel carries the kernel's own IPv6 chatter
+    (router and multicast listener messages for ``::/0``, as a full tunnel of both families does)."""
+    names = {s.name: i for i, s in enumerate(lab.stages)}
+
+    def entry(a: str, b: str):
+        found = None
+        for w in lab.nodes[a].wireguard.values():
+            for p in w.peers:
+                if p.peer == b and names.get(p.stage, 0) <= stage:
+                    found = p if found is None else Peer(p.peer, p.allowed_ips, p.endpoint or found.endpoint,
+                                                         p.keepalive if p.keepalive is not None else found.keepalive)
+        return found
+    mine, theirs = entry(node, peer), entry(peer, node) if peer in lab.nodes else None
+    for p in (mine, theirs):
+        if p is not None and p.endpoint and (p.keepalive or "::/0" in p.allowed_ips):
+            return True
     return False
 
 
