@@ -52,11 +52,14 @@ def test_no_command_that_prints_a_key_is_sent():
 
 
 def test_reads_and_changes_told_apart():
-    for argv in (["iptables-save", "-c"], ["wg", "show", "all", "dump"], ["ip", "-j", "route", "get", "1.2.3.4"]):
+    for argv in (["iptables-save", "-c"], ["wg", "show", "all", "dump"], ["ip", "-j", "route", "get", "1.2.3.4"],
+                 ["nft", "-j", "list", "ruleset"], ["nft", "-a", "list", "chain", "inet", "filter", "input"]):
         assert _read_only(argv)
     for argv in (["ip", "route", "add", "10.0.0.0/8", "dev", "wg0"], ["iptables", "-A", "FORWARD", "-j", "ACCEPT"],
                  ["sysctl", "-w", "net.ipv4.ip_forward=1"], ["wg", "set", "wg0", "peer", "K", "remove"],
-                 ["ip", "link", "set", "wg0", "up"]):
+                 ["ip", "link", "set", "wg0", "up"], ["nft", "delete", "rule", "inet", "filter", "input", "handle", "7"],
+                 ["nft", "add", "rule", "inet", "list", "input", "accept"], ["nft", "-f", "/tmp/x"],
+                 ["nft", "flush", "ruleset"], ["nft", "list ruleset; flush ruleset"]):
         assert not _read_only(argv)
 
 
@@ -189,7 +192,9 @@ def test_snapshot_sections_as_the_script_frames_them(tmp_path):
     fake = ("ip() { case \"$*\" in *link*) echo '" + json.dumps(IP_LINK) + "';; *addr*) echo '" + json.dumps(IP_ADDR)
             + "';; *route*) echo '" + json.dumps(ROUTES) + "';; *) echo '[]';; esac; }\n"
             "wg() { if [ \"$2\" = interfaces ]; then echo wg0; else printf '" + DUMP.replace("\t", "\\t").replace("\n", "\\n")
-            + "'; fi; }\nbridge() { echo '[]'; }\n")
+            + "'; fi; }\nbridge() { echo '[]'; }\n"
+            "nft() { [ \"$*\" = '-j list ruleset' ] && echo '{\"nftables\": [{\"table\": {\"family\": \"inet\", "
+            "\"name\": \"filter\", \"handle\": 1}}]}'; }\n")
     script = script.replace("sec id id -u", fake + "sec id id -u")
     import os
     out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True,
@@ -199,3 +204,4 @@ def test_snapshot_sections_as_the_script_frames_them(tmp_path):
     assert st.wg_ifaces == ["wg0"] and st.wg[0].public_key == PUB1
     assert set(st.links) == {"lo", "eth0", "wg0"} and st.routes[1].dst == "10.10.13.61/32"
     assert st.iptables == "" and st.iptables_error == "denied" and "iptables" in st.errors
+    assert json.loads(st.nft)["nftables"][0]["table"]["name"] == "filter" and not st.nft_error

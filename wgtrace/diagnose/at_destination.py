@@ -9,25 +9,15 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
-from .common import filtered, inconsistent, let_through, neighbor, no_route, rp_failed, rp_verdict, way
+from .common import (At, drops as lost, filtered, inconsistent, let_through, neighbor, no_route, packet,
+                     rp_failed, rp_verdict, way)
 from .context import Context
 from .verdict import Stop, Verdict
 
 
 @dataclass
-class Request:
+class Request(At):
     """The request at the destination, seen arriving, with no answer seen leaving."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def params(self) -> dict:
@@ -42,7 +32,7 @@ class Request:
 
 
 def input_drops(q: Request) -> Verdict | None:
-    drops = q.f.fw.dropped("input", q.ctx.family)
+    drops = lost(q.ctx, q.node, "input", packet(q.ctx, q.node, q.h, q.phase, iif=q.h.iface))
     if not drops:
         return None
     c, n = drops[0]
@@ -52,7 +42,8 @@ def input_drops(q: Request) -> Verdict | None:
 
 def output_drops(q: Request) -> Verdict | None:
     """It answered, and its own firewall kept the answer in."""
-    drops = q.f.fw.dropped("output", q.ctx.family)
+    drops = lost(q.ctx, q.node, "output", packet(q.ctx, q.node, q.h, "reply", oif=q.back.dev if q.back.ok else None,
+                                                  back=True))
     if not drops:
         return None
     c, n = drops[0]

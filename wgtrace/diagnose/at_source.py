@@ -7,7 +7,8 @@ from .. import addr
 from ..addr import in_nets
 from ..model.commands import sshd_argv
 from . import firewall, fixes
-from .common import filtered, intended_dev, link_restore, neighbor, tunnel_door, way
+from .common import drops as lost, filtered, intended_dev, link_restore, neighbor, packet, tunnel_door, way
+from .firewall import Packet
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -27,7 +28,8 @@ def refused(ctx: Context) -> Verdict | None:
     iface = arrive.iface if arrive else None
     params = {"node": origin, "iface": iface, "port": res.probe.get("port"), "dst": res.probe["dst_ip"]}
     for hook, cause in (("forward", "forward-filtered"), ("input", "input-filtered")):
-        rejects = ctx.f(origin).fw.dropped(hook, ctx.family)
+        here = arrive is not None and (hook == "input") == (origin == dst_node)    # the hook it met there
+        rejects = lost(ctx, origin, hook, packet(ctx, origin, arrive, "request", iif=arrive.iface) if here else None)
         if rejects:
             c, n = rejects[0]
             v = filtered(cause, origin, iface, "request", c, n, {**params, "out": "?", "src": res.probe.get("src_ip")})
@@ -49,7 +51,10 @@ def send_error(ctx: Context) -> Verdict | None:
         return None
     dst = res.probe["dst_ip"]
     if "not permitted" in err:
-        drops = ctx.f(src).fw.dropped("output", ctx.family)
+        kind, port = res.probe.get("kind"), res.probe.get("port")
+        sent = Packet(ctx.family, iif="", oif=res.route.get("dev"), proto=kind if kind in ("icmp", "tcp", "udp") else None,
+                      dport=port if kind in ("tcp", "udp") else None, src=res.probe.get("src_ip"), dst=dst)
+        drops = lost(ctx, src, "output", sent)
         if drops:
             c, n = drops[0]
             v = filtered("output-filtered", src, res.route.get("dev"), "request", c, n, {"node": src},

@@ -1,21 +1,41 @@
 """What the checks of every place share: the verdict nobody could reach (``inconsistent``), how a
 packet should have gone (``way``, ``intended_dev``, ``tunnel_door``), links to bring back
 (``link_restore``), a next hop that never answers (``neighbor``), reverse-path filtering
-(``rp_verdict``) and a firewall that refused the packet (``filtered``).
+(``rp_verdict``) and a firewall that refused the packet (``drops`` finds the rule, by its counter
+or, where it has none, by matching the packet against the ruleset; ``filtered`` says so).
 
 The place modules (at_source, tunnel, forward, at_destination) import from here and from
 fixes.py; nothing here imports them, so there is no circle.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import addr
 from ..addr import bare, in_nets
 from . import fixes
 from .context import Context
-from .firewall import FwRule
+from .firewall import FwRule, Packet
 from .verdict import Stop, Verdict
 
 UNANSWERED = ("INCOMPLETE", "FAILED")
+
+
+@dataclass
+class At:
+    """A packet at one place of its path, as the checks of that place see it: the hop it was
+    last seen on and its phase. Each place module extends it with what its checks ask."""
+    ctx: Context
+    h: object
+    phase: str
+
+    @property
+    def node(self) -> str:
+        return self.h.node
+
+    @property
+    def f(self):
+        return self.ctx.f(self.node)
 NO_ROUTE = ("unreachable", "blackhole", "prohibit")
 
 
@@ -43,12 +63,47 @@ def fw_kind(rule: FwRule) -> str:
 
 def filtered(cause: str, node: str, iface: str | None, phase: str, rule: FwRule, n: int,
              params: dict, seen: tuple | None = None) -> Verdict:
-    """The firewall of ``node`` dropped the packet: ``rule`` (or a policy) matched ``n`` packets."""
-    v = Verdict(cause, Stop(node, iface, phase), params={**params, "rule": rule.text})
+    """The firewall of ``node`` dropped the packet: ``rule`` (or a policy) matched ``n`` packets
+    (0: it has no counter, and matching the packet against the ruleset found it)."""
+    named = rule.text if rule.backend == "iptables" else f"{rule.place}: {rule.text}"
+    v = Verdict(cause, Stop(node, iface, phase), params={**params, "rule": named})
     if seen:
         v.add(node, seen[0], seen[1], **seen[2])
-    v.add(node, fw_kind(rule), "rule-matched", chain=rule.place, rule=rule.text, n=n)
+    if n:
+        v.add(node, fw_kind(rule), "rule-matched", chain=rule.place, rule=rule.text, n=n)
+    else:
+        v.add(node, fw_kind(rule), "rule-judged", chain=rule.place, rule=rule.text)
     return v
+
+
+PROTOCOLS = {1: "icmp", 58: "icmp", 6: "tcp", 17: "udp"}
+
+
+def packet(ctx: Context, node: str, h, phase: str, *, iif: str | None = None, oif: str | None = None,
+           back: bool = False, dst: str | None = None) -> Packet:
+    """The packet of hop ``h`` as ``node``'s firewall sees it: addresses, protocol, ports, and the
+    state connection tracking gives it (NEW for a request, ESTABLISHED for a reply); ``back``: the
+    answer to it, going the other way; ``dst``: its destination once connection tracking restored it.
+    ``rpf``: is the route back to its source by ``iif`` (strict), by another (loose), or none?"""
+    src, to, sport, dport = (h.dst, h.src, h.dport, h.sport) if back else (h.src, h.dst, h.sport, h.dport)
+    dst = dst or to
+    rpf = None
+    if iif:
+        r = ctx.route(node, src)
+        rpf = None if r.error == "not looked up" else "none" if no_route(r) else "strict" if r.dev == iif else "loose"
+    proto = PROTOCOLS.get(h.proto)
+    ports = proto in ("tcp", "udp")
+    return Packet(addr.family(dst) or ctx.family, iif=iif, oif=oif, proto=proto,
+                  sport=sport if ports else None, dport=dport if ports else None, src=src, dst=dst,
+                  ctstate="ESTABLISHED" if back or phase == "reply" else "NEW", rpf=rpf)
+
+
+def drops(ctx: Context, node: str, hook: str, pkt: Packet | None) -> list[tuple[FwRule, int]]:
+    """What dropped the packet on ``hook`` (or a hook before it) of ``node``: the drops whose
+    counters moved during the probe; else, for a packet known to be lost there, the rule or policy
+    without a counter that the ruleset gives for ``pkt`` (with 0 packets: found by matching)."""
+    fw = ctx.f(node).fw
+    return fw.dropped(hook, pkt.family if pkt else ctx.family) or (fw.judged(hook, pkt) if pkt else [])
 
 
 def strict_rp(ctx: Context, node: str, iface: str) -> tuple[bool, str, str]:

@@ -15,7 +15,8 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
-from .common import filtered, fw_kind, inconsistent, link_restore, peer_list, rp_failed, rp_verdict, who
+from .common import (At, drops as lost, filtered, fw_kind, inconsistent, link_restore, packet, peer_list,
+                     rp_failed, rp_verdict, who)
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -24,21 +25,15 @@ REKEY_AFTER = 120           # REKEY_AFTER_TIME: a session this old is replaced w
 
 
 @dataclass
-class Arrival:
-    """A WireGuard datagram at the node it was sent to, and what the checks ask about it."""
-    ctx: Context
-    h: object                           # the underlay hop that arrived
-    phase: str
+class Arrival(At):
+    """A WireGuard datagram (``h``, an underlay hop) at the node it was sent to, and what the
+    checks ask about it."""
     sender_node: str | None = None      # for a handshake message, which carries no inner packet
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.params = {"node": self.node, "iface": self.h.iface, "wg": self.wg or "-", "sender": self.sender,
                        "src": self.inner.src, "dst": self.inner.dst}
-
-    @property
-    def node(self) -> str:
-        return self.h.node
 
     @cached_property
     def inner(self):
@@ -47,10 +42,6 @@ class Arrival:
     @property
     def sender(self) -> str:
         return self.sender_node or self.inner.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def listening(self):
@@ -90,12 +81,12 @@ def rp_filtered(a: Arrival) -> Verdict | None:
 def endpoint_firewall(a: Arrival) -> Verdict | None:
     """The firewall of the tunnel endpoint (when WireGuard listens there: a datagram sent to a
     port where it does not is the sender's mistake, and opening the firewall would not help)."""
-    drops = a.f.fw.dropped("input", addr.family(a.h.dst))
+    drops = lost(a.ctx, a.node, "input", packet(a.ctx, a.node, a.h, a.phase, iif=a.h.iface))
     if not drops or not (a.listening is not None or not a.f.wg):
         return None
     c, n = drops[0]
     v = filtered("input-filtered", a.node, a.h.iface, a.phase, c, n, a.params, seen=a.arrived_on())
-    if c.is_policy:
+    if c.is_policy or c.catch_all:          # the chain's end (firewalld's final reject): a hole before it
         return v.fixes(a.node, firewall.accept(a.f.fw, "input", c.family, like=c, first=True, proto="udp",
                                                dport=a.h.dport, table=False))
     return v.fixes(a.node, firewall.undo(c))

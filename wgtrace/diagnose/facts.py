@@ -81,26 +81,30 @@ def _firewall_v1(rules: list, hits: list) -> Firewall:
     return Firewall(counts, [(by_text.get((r.table, r.chain, r.text), r), n) for r, n in moved.items()])
 
 
-def _run_everywhere(nodes: list[Node], argv: list[str]) -> dict[str, str | None]:
-    """Run one command on every node at once (started from this thread: preexec_fn and threads
-    don't mix), and collect what each printed (None where it failed)."""
-    jobs = []
-    for h in nodes:
+def _run_everywhere(jobs: list[tuple[str, Node, tuple[str, ...]]]) -> dict[str, dict[str, str | None]]:
+    """Run every (name, node, command) at once (started from this thread: preexec_fn and threads
+    don't mix), and collect what each printed: name -> node -> output (None where it failed)."""
+    started = []
+    for key, h, argv in jobs:
         try:
-            jobs.append((h.name, h.start(argv)))
+            started.append((key, h.name, h.start(list(argv))))
         except Exception:        # OSError, or SubprocessError from a node that is gone
-            jobs.append((h.name, None))
-    out: dict[str, str | None] = {}
-    for name, job in jobs:
+            started.append((key, h.name, None))
+    out: dict[str, dict[str, str | None]] = {}
+    for key, name, job in started:
         r = job.wait(10) if job else None
-        out[name] = r.stdout if r is not None and r.returncode == 0 else None
+        out.setdefault(key, {})[name] = r.stdout if r is not None and r.returncode == 0 else None
     return out
 
 
-def read_firewalls(nodes: list[Node]) -> dict[str, dict[FwRule, int]]:
-    """Every provider's rules and counters on every node, read at once."""
-    outputs = {name: _run_everywhere(nodes, list(argv)) for name, argv in firewall.reads().items()}
-    return {h.name: firewall.parse({k: v.get(h.name) for k, v in outputs.items()}) for h in nodes}
+def read_firewalls(nodes: list[Node], before: dict[str, dict[FwRule, int]] | None = None) -> dict[str, dict[FwRule, int]]:
+    """Every provider's rules and counters on every node, read at once. ``before``: what was read
+    before the probe; then only what can have moved is read again (a ruleset without a counter
+    reads the same)."""
+    jobs = [(k, h, argv) for h in nodes
+            for k, argv in (firewall.reads() if before is None else firewall.reads_after(before.get(h.name, {}))).items()]
+    outputs = _run_everywhere(jobs)
+    return {h.name: firewall.parse({k: v[h.name] for k, v in outputs.items() if h.name in v}) for h in nodes}
 
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.all.send_redirects",
@@ -134,7 +138,7 @@ def finish(nodes: list[Node], facts: dict[str, NodeFacts], family: int = 4) -> N
     """After the probe: which counters moved, and the neighbour tables (a next hop that never
     answered ARP or neighbour solicitation)."""
     live = [h for h in nodes if facts[h.name].readable]
-    after = read_firewalls(live)
+    after = read_firewalls(live, {h.name: facts[h.name].fw.rules for h in live})
     for name, counts in after.items():
         facts[name].fw.hits = firewall.diff(facts[name].fw.rules, counts)
     for h in live:

@@ -7,27 +7,16 @@ from functools import cached_property
 
 from .. import addr
 from . import firewall, fixes
-from .common import (filtered, inconsistent, intended_dev, let_through, link_restore, neighbor, no_route,
-                     rp_failed, rp_verdict, way)
+from .common import (At, drops as lost, filtered, inconsistent, intended_dev, let_through, link_restore,
+                     neighbor, no_route, packet, rp_failed, rp_verdict, way)
 from .context import Context
 from .firewall import Packet
 from .verdict import Stop, Verdict
 
 
 @dataclass
-class Transit:
+class Transit(At):
     """A packet that entered ``h.node`` by ``h.iface`` to be forwarded, and never left."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
-
-    @property
-    def f(self):
-        return self.ctx.f(self.node)
 
     @cached_property
     def dst(self) -> str:
@@ -137,11 +126,11 @@ def _accepts(t: Transit, out: str) -> bool:
 
 
 def filtered_here(t: Transit) -> Verdict | None:
-    drops = t.f.fw.dropped("forward", t.ctx.family)
+    out = t.r.dev if t.r.ok and not no_route(t.r) else None
+    drops = lost(t.ctx, t.node, "forward", out and packet(t.ctx, t.node, t.h, t.phase, iif=t.h.iface, oif=out, dst=t.dst))
     if not drops:
         return None
     c, n = drops[0]
-    out = t.r.dev if t.r.ok else None
     v = filtered("forward-filtered", t.node, t.h.iface, t.phase, c, n, {**t.params, "out": out or "?"}, seen=t.seen())
     v.add(t.node, "route", "route-get-iif", dst=t.dst, src=t.h.src, iif=t.h.iface, dev=out or "-")
     if t.phase == "reply":

@@ -15,7 +15,8 @@ from functools import cached_property
 from .. import addr
 from ..addr import in_nets, longest
 from . import firewall, fixes
-from .common import filtered, peer_list, who
+from .common import At, drops as lost, filtered, peer_list, who
+from .firewall import Packet
 from .context import Context
 from .endpoint import receive, remote_state, restart_from
 from .verdict import Stop, Verdict
@@ -28,15 +29,8 @@ def carrier(peers, dst: str):
 
 
 @dataclass
-class Sent:
+class Sent(At):
     """A packet that went into a WireGuard interface and was not seen carried."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
 
     @property
     def wg(self) -> str:
@@ -103,16 +97,18 @@ def own_output_drops(s: Sent) -> Verdict | None:
     """The node's own firewall refused WireGuard's datagram (a kill switch without the tunnel's mark)."""
     p = s.peer
     fam = addr.family(addr.host_of(p.endpoint)) if p.endpoint else None
-    drops = s.ctx.f(s.node).fw.dropped("output", fam)
+    out = Packet(fam or s.ctx.family, iif="", proto="udp", dport=addr.port_of(p.endpoint) if p.endpoint else None,
+                 dst=addr.host_of(p.endpoint) if p.endpoint else None, src=None)
+    drops = lost(s.ctx, s.node, "output", out if fam else None)
     if not drops:
         return None
     c, n = drops[0]
     v = filtered("output-filtered", s.node, s.wg, s.phase, c, n, s.params, seen=s.into_wg())
     v.add(s.node, "wireguard", "peer-endpoint", peer=s.params["peer"], endpoint=p.endpoint or "(none)")
-    if c.is_policy:
+    if c.is_policy or c.catch_all:
         port = addr.port_of(p.endpoint) if p.endpoint else None
-        return v.fixes(s.node, firewall.accept(s.ctx.f(s.node).fw, "output", c.family, like=c, proto="udp",
-                                               dport=port, table=False))
+        return v.fixes(s.node, firewall.accept(s.ctx.f(s.node).fw, "output", c.family, like=c, first=c.catch_all,
+                                               proto="udp", dport=port, table=False))
     return v.fixes(s.node, firewall.undo(c))
 
 

@@ -34,7 +34,7 @@ def lab_up(lab: Lab, stage: int | None = None, on_event: Event = _noop,
     """Build ``lab`` at ``stage`` (default: the last). On any failure or Ctrl-C, nothing is left."""
     require_root()
     wg_impl = choose_wg_impl()
-    require_tools(wg_impl)
+    require_tools(wg_impl, nft=any(n.nft for n in lab.nodes.values()))
     check_capacity(lab, wg_impl)
     stage = len(lab.stages) - 1 if stage is None else stage
     users = wg_impl == "wireguard-go" and can_switch_user()

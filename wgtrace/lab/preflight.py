@@ -33,8 +33,9 @@ def require_root() -> None:
         raise NotRoot("wgtrace builds network namespaces and needs root: run it with sudo.")
 
 
-def require_tools(wg_impl: str) -> None:
-    needed = list(REQUIRED) + (["wireguard-go"] if wg_impl == "wireguard-go" else [])
+def require_tools(wg_impl: str, nft: bool = False) -> None:
+    """``nft``: the lab writes native nftables tables."""
+    needed = list(REQUIRED) + (["wireguard-go"] if wg_impl == "wireguard-go" else []) + (["nft"] if nft else [])
     missing = [t for t in needed if not which(t)]
     if missing:
         pkgs = " ".join(sorted({TOOLS[t] for t in missing}))

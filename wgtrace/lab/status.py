@@ -81,7 +81,8 @@ def read_node(node: Node, keys: dict[str, str]) -> NodeState:
     links = node.links()
     ifaces = [IfaceState(l.name, "up" if l.up else "down", l.mtu, l.addresses, l.master)
               for l in links.values() if l.name != "lo"]
-    routes = [RouteState(r.dst, r.via, r.dev) for r in node.routes()]
+    routes = [RouteState(r.dst, r.via, r.dev) for r in node.routes(254, 4)]
+    routes += [RouteState("::/0" if r.dst == "default" else r.dst, r.via, r.dev) for r in node.routes(254, 6)]
     by_key = {v: k for k, v in keys.items()}
     return NodeState(node.name, ifaces, routes, node.wg(), by_key)
 

@@ -108,6 +108,9 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for rule in node.iptables:
         if rule.stage == stage:
             out.append((rule.program, *rule.args))
+    for c in node.nft:
+        if c.stage == stage:
+            out.append(c.argv)
     return out
 
 

@@ -13,6 +13,8 @@ A lab file may declare parameters and repeat tables with them:
 
 ``{expr}`` in any string (keys too) is an integer expression of the parameters and the loop
 variables in scope: names, integers, + - * // % and parentheses; nothing else is evaluated.
+Braces with a space inside the opening one (``{ 22, 80 }``, nft's sets and chain specifications)
+are not expressions and stay as they are.
 Expansion runs before parsing, so every later check sees plain data and reports plain keys.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ast
 import re
 from typing import Any
 
-PLACE = re.compile(r"\{([^{}]*)\}")
+PLACE = re.compile(r"\{(|[^{}\s][^{}]*)\}")
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 MAX_REPEAT = 10000            # one each-range; the lab's size is bounded again after expansion
 

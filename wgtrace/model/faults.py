@@ -18,6 +18,8 @@ from ..errors import LabFileError
 
 TOOLS = ("ip", "wg", "iptables", "ip6tables", "nft", "sysctl")
 WORD = re.compile(r"^[A-Za-z0-9_.:/,!+=@%^{}-]+$")
+NFT_WORD = re.compile(r"^[A-Za-z0-9_.:/,!+=@%^{}<>;*\[\]-]+$")   # nft's own: { … ; … }, "eth*", < >
+NFT_REFUSED = {"-f", "--file", "-i", "--interactive", "-I", "--includepath", "-D", "--define", "include", "define"}
 SERVICES = ("ssh",)
 
 
@@ -70,7 +72,11 @@ def _steps(path: Path, key: str, items, nodes) -> tuple[Step, ...]:
         cmd: list[str] = []
         for w in words + ["&&"]:
             if w != "&&":
-                if not WORD.match(w):
+                nft = bool(cmd) and cmd[0] == "nft"
+                if nft and w in NFT_REFUSED:
+                    raise LabFileError(f"{path}: {k}.command: nft {w} is not allowed (a fault changes the ruleset "
+                                       f"by commands; it reads no files)")
+                if not (WORD.match(w) or nft and NFT_WORD.match(w)):
                     raise LabFileError(f"{path}: {k}.command: {w!r} is not a plain word (faults are commands "
                                        f"of {', '.join(TOOLS)}, joined by &&, never shell)")
                 cmd.append(w)

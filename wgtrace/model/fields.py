@@ -196,3 +196,45 @@ def _is_address(value: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+NFT_TOKEN_RE = re.compile(r'"[^"\\\n]*"|[^\s"]+')
+NFT_WORD_RE = re.compile(r"^[A-Za-z0-9_.:/,!=@%{}<>;*+\[\]-]+$")     # one unquoted word of an nft command
+NFT_VERBS = ("add", "insert", "create")
+NFT_OBJECTS = ("table", "chain", "rule", "set", "map", "element", "counter")
+NFT_FAMILIES = ("ip", "ip6", "inet", "bridge", "netdev", "arp")
+
+
+def nft_command(errs: Errors, key: str, text: Any) -> str | None:
+    """One nft command that adds to the ruleset, in nft's own words: ``add|insert|create`` a
+    table, chain, rule, set, map, element or counter of a named family. Words are plain (or a
+    quoted string without backslashes); ``;`` only inside braces (one command per item); nothing
+    that reads a file (``include``) or defines variables."""
+    example = 'like "add rule inet filter forward iifname eth1 oifname wg0 accept"'
+    if not isinstance(text, str) or not text.strip() or len(text) > 600 or "\n" in text:
+        errs.add(key, f"required: one nft command on one line, {example}")
+        return None
+    words = NFT_TOKEN_RE.findall(text)
+    if "".join(words) != "".join(text.split()):
+        errs.add(key, f"unbalanced quotes; an nft command is plain words and quoted names, {example}")
+        return None
+    depth = 0
+    for w in words:
+        if w.startswith('"'):
+            continue
+        if not NFT_WORD_RE.match(w) or w in ("include", "define", "redefine", "undefine"):
+            errs.add(key, f"{w!r} is not allowed in a lab file's nft command (plain words, quoted names; "
+                          f"no include, define, # or \\)")
+            return None
+        depth += w.count("{") - w.count("}")
+        if depth < 0 or (";" in w and depth == 0 and not w.endswith("}")):
+            errs.add(key, "one command per item: ';' only inside braces, as in a chain's { type … ; policy … ; }")
+            return None
+    if depth:
+        errs.add(key, "unbalanced braces")
+        return None
+    if len(words) < 3 or words[0] not in NFT_VERBS or words[1] not in NFT_OBJECTS or words[2] not in NFT_FAMILIES:
+        errs.add(key, f"required: {'|'.join(NFT_VERBS)} {'|'.join(NFT_OBJECTS)} FAMILY …, with the family "
+                      f"named ({', '.join(NFT_FAMILIES)}), {example}")
+        return None
+    return " ".join(words)

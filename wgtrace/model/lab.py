@@ -71,6 +71,19 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class NftCommand:
+    """One nft command of a node's native nftables ruleset, in nft's own words, e.g. ``add rule
+    inet filter forward iifname "eth1" drop`` (checked as data: model/fields.nft_command)."""
+    text: str
+    stage: str | None = None
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        # nft reads its arguments as one line: the whole command as one argument, as people type it
+        return ("nft", self.text)
+
+
+@dataclass(frozen=True)
 class Peer:
     peer: str                        # node name
     allowed_ips: tuple[str, ...]
@@ -121,6 +134,7 @@ class Node:
     services: tuple[Service, ...] = ()
     rules: tuple[IpRule, ...] = ()
     policies6: dict[str, str] = field(default_factory=dict)   # the same for ip6tables
+    nft: tuple[NftCommand, ...] = ()                          # native nftables, in order
 
     def cidrs(self, iface: str) -> tuple[str, ...]:
         """The addresses (with prefix) the lab file gives ``iface``, a link end or WireGuard."""

@@ -9,13 +9,13 @@ import re
 
 from ..addr import family, same_address
 from . import fields as F
-from .lab import (Check, Endpoint, IpRule, Lab, Link, Node, Peer, Route, Rule, Service, Stage,
-                    Sysctl, WgInterface)
+from .lab import (Check, Endpoint, IpRule, Lab, Link, NftCommand, Node, Peer, Route, Rule, Service, Stage,
+                  Sysctl, WgInterface)
 from .wgquick import KEYS as QUICK_KEYS, made_items, parse_quick
 
 TOP_KEYS = {"name", "description", "params", "probe", "checks", "stages", "nodes", "links"}
 NODE_KEYS = {"description", "addresses", "bridges", "routes", "rules", "sysctl", "policies",
-             "policies6", "iptables", "ip6tables", "wireguard", "services"}
+             "policies6", "iptables", "ip6tables", "nft", "wireguard", "services"}
 ENDPOINT_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):[A-Za-z0-9_.-]+$")
 
 
@@ -84,7 +84,8 @@ class _NodeParser:
                 self.made_by_wg_quick(f"{key}.wireguard.{wname}", w, routes, ip_rules, sysctls)
         return Node(nname, F.text(errs, f"{key}.description", nd.get("description")), addresses, tuple(bridges),
                     tuple(routes), tuple(sysctls), policies,
-                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(ip_rules), policies6)
+                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(ip_rules), policies6,
+                    tuple(self.nft(key, nd)))
 
     def made_by_wg_quick(self, wk: str, w: WgInterface, routes: list, ip_rules: list, sysctls: list) -> None:
         """Add what wg-quick makes for ``w`` to the node's items; one the lab file also declares
@@ -179,6 +180,16 @@ class _NodeParser:
             rule = F.iptables_rule(self.errs, f"{rk}.rule", r.get("rule"), fam)
             if rule:
                 out.append(Rule(rule, self.stage_of(rk, r), fam))
+        return out
+
+    def nft(self, key: str, nd: dict) -> list[NftCommand]:
+        out = []
+        for i, r in enumerate(F.table_list(self.errs, f"{key}.nft", nd.get("nft"))):
+            rk = f"{key}.nft[{i}]"
+            F.unknown(self.errs, rk, r, {"rule", "stage"})
+            text = F.nft_command(self.errs, f"{rk}.rule", r.get("rule"))
+            if text:
+                out.append(NftCommand(text, self.stage_of(rk, r)))
         return out
 
     def wireguard(self, wk: str, wname: str, w) -> WgInterface | None:

@@ -40,6 +40,9 @@ def _read_only(argv: Sequence[str]) -> bool:
         return True
     if a[0] in ("iptables-save", "ip6tables-save", "cat", "true"):
         return True
+    if a[0] == "nft":                   # listing is a read: nft [-j] [-a] list …
+        return "list" in a[1:3] + a[2:4] and not any(w in ("add", "delete", "flush", "insert", "replace",
+                                                               "create", "destroy", "reset", "-f") for w in a)
     if a[0] == "wg":
         return len(a) < 2 or a[1] == "show"
     if a[0] == "ip":

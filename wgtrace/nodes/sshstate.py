@@ -81,6 +81,7 @@ sec wgdump wgdump
 sec wgfiles {s}sh -c "$WGFILES"
 sec iptables {s}iptables-save -c
 sec ip6tables {s}ip6tables-save -c
+sec nft {s}nft -j list ruleset
 sec conn conn
 sec clock date +%s.%N
 """
@@ -140,6 +141,8 @@ class HostState:
     iptables: str = ""
     iptables_error: str = ""
     ip6tables: str = ""                 # "" also where the host has no ip6tables
+    nft: str = ""                       # nft -j list ruleset ("" where the host has no nft)
+    nft_error: str = ""
     rules6: list[dict] = field(default_factory=list)
     wg_files: dict[str, str] = field(default_factory=dict)    # /etc/wireguard/NAME.conf -> its text, secrets out
     ssh_client: tuple[str, str] | None = None
@@ -290,6 +293,10 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         st.iptables_error = get("iptables").err
     if get("ip6tables").status == 0:
         st.ip6tables = get("ip6tables").out
+    if get("nft").status == 0:
+        st.nft = get("nft").out
+    elif "nft" in st.tools:
+        st.nft_error = get("nft").err
     words = get("conn").out.split()
     if len(words) >= 2:
         try:

@@ -8,25 +8,35 @@ same) and, for tables written in nftables' own language, nft.py. The verdict rul
 """
 from __future__ import annotations
 
-from . import iptables
+from . import iptables, nft
 from .rules import Firewall, FwRule, Packet
 
-__all__ = ["Firewall", "FwRule", "Packet", "reads", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
+__all__ = ["Firewall", "FwRule", "Packet", "reads", "reads_after", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
 
-PROVIDERS = {"iptables": iptables}
+PROVIDERS = {"iptables": iptables, "nft": nft}
 
 
 def reads() -> dict[str, tuple[str, ...]]:
     """The commands that read every provider's rules and counters: name -> argv (one job each,
     run on every node at once; a node without the tool just has no such rules)."""
-    return {f"iptables{fam}": argv for fam, argv in iptables.READS.items()}
+    return {**{f"iptables{fam}": argv for fam, argv in iptables.READS.items()}, "nft": nft.READS}
+
+
+def reads_after(rules: dict[FwRule, int]) -> dict[str, tuple[str, ...]]:
+    """The reads after the probe, for a node whose rules before it were ``rules``: nft's ruleset
+    only where a native rule has a counter (nothing else in it can move, and it costs most)."""
+    return {k: v for k, v in reads().items()
+            if k != "nft" or any(r.backend == "nft" and r.counted for r in rules)}
 
 
 def parse(outputs: dict[str, str | None]) -> dict[FwRule, int]:
-    """The rules and counts from what ``reads()`` printed on one node."""
+    """The rules and counts from what ``reads()`` printed on one node. The tables iptables-nft
+    made show in nft's listing too: they are read once, as iptables rules."""
     counts: dict[FwRule, int] = {}
-    for fam in (4, 6):
-        counts.update(iptables.parse(outputs.get(f"iptables{fam}") or "", fam))
+    saves = {fam: outputs.get(f"iptables{fam}") or "" for fam in (4, 6)}
+    for fam, text in saves.items():
+        counts.update(iptables.parse(text, fam))
+    counts.update(nft.parse(outputs.get("nft") or "", nft.iptables_chains(saves)))
     return counts
 
 
@@ -64,8 +74,12 @@ def accept(fw: Firewall, hook: str, family: int, *, like: FwRule | None = None, 
 
 
 def masquerade(fw: Firewall, family: int, src: str, oif: str) -> tuple[str, ...]:
-    """Source NAT for ``src`` out of ``oif``, in the backend the node already translates with."""
-    native = next((r for r in fw.translating(family) if r.backend != "iptables"), None)
+    """Source NAT for ``src`` out of ``oif``, in the backend the node already translates with (an
+    nft nat chain on postrouting counts, even empty, when iptables translates nothing)."""
+    translating = fw.translating(family)
+    native = next((r for r in translating if r.backend != "iptables"), None)
+    if native is None and not translating:
+        native = nft.nat_chain(fw, family)
     if native is not None:
         return _provider(native).masquerade(fw, native, family, src, oif)
     return iptables.masquerade(family, src, oif)

@@ -15,13 +15,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...addr import in_nets, net
+from ...addr import in_nets, ip, net
 
-HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
+HOOKS = ("ingress", "prerouting", "input", "forward", "output", "postrouting", "egress")
 DROPS = ("drop", "reject")
-# neutral match keys: iif oif proto sport dport src dst ctstate (comma-separated states);
-# "other" marks a match the backend's parser did not understand (the rule is then not judged)
-JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate"}
+# The hooks a packet passes on its way to the one a check asks about, in order: a drop on any of
+# them keeps it from leaving (forward), from reaching its program (input), from leaving (output).
+WAY = {"forward": ("ingress", "prerouting", "forward", "postrouting", "egress"),
+       "input": ("ingress", "prerouting", "input"),
+       "output": ("output", "postrouting", "egress")}
+# neutral match keys: iif oif proto sport dport src dst (a value, or several: "{a,b}" or "a,b";
+# addresses as networks or ranges a-b; ports as numbers or ranges), ctstate (comma-separated
+# states), family (4|6: a match on one family's header), rpfilter ("strict" or "loose": what
+# passes that reverse-path test; "!strict" what fails it, as ip6tables' rpfilter --invert and
+# nft's "fib saddr . iif oif missing" match); a leading "!" negates. "other" marks a match the
+# backend's parser did not understand (the rule is then not judged)
+JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate", "family", "rpfilter"}
+# iptables' tables run at fixed priorities (nft's chains carry theirs in a policy's position)
+IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class Packet:
     src: str | None = None
     dst: str | None = None
     ctstate: str | None = "NEW"
+    rpf: str | None = None       # the route back to src: "strict" (by iif), "loose" (by another), "none"
 
 
 @dataclass
@@ -107,9 +119,22 @@ class Firewall:
 
     # --- what the probe met ------------------------------------------------------------
     def dropped(self, hook: str, family: int | None = None) -> list[tuple[FwRule, int]]:
-        """Drops (rules and policies) on ``hook`` whose counters moved during the probe."""
-        return [(r, n) for r, n in self.hits if r.hook == hook and r.drops and not r.table == "nat"
+        """Drops (rules and policies) on ``hook``, or a hook before it on the packet's way, whose
+        counters moved during the probe."""
+        way = WAY.get(hook, (hook,))
+        return [(r, n) for r, n in self.hits if r.hook in way and r.drops and not r.table == "nat"
                 and (family is None or r.for_family(family))]
+
+    def judged(self, hook: str, pkt: Packet) -> list[tuple[FwRule, int]]:
+        """The drop on the way to ``hook`` that the ruleset gives for ``pkt``, when the rule or policy
+        that decides it has no counter (native nftables counts only with a ``counter`` statement,
+        and never a policy): [(rule, 0)], or [] when the ruleset lets it through or a rule with a
+        counter decides (its counter would have moved). Call it for a packet known to be lost."""
+        for h in WAY.get(hook, (hook,)):
+            got = self.decide(h, _at(h, pkt), lost=True)
+            if got and got[0] == "drop" and got[1] is not None:
+                return [] if got[1].counted else [(got[1], 0)]
+        return []
 
     def moved(self, rule: FwRule) -> int:
         return next((n for r, n in self.hits if r == rule), 0)
@@ -138,41 +163,41 @@ class Firewall:
 
     def base_chains(self, hook: str, family: int) -> list[tuple[FwRule, list[FwRule]]]:
         """(policy, rules) of the filtering base chains on ``hook`` for ``family``, in the order
-        the kernel runs them (iptables' filter chain; nft's by priority, carried in position)."""
+        the kernel runs them (by priority: iptables' tables at their fixed ones, nft's chains
+        carry theirs in the policy's position)."""
         out = []
         for p in sorted((r for r in self.rules if r.policy and r.hook == hook and r.for_family(family)
-                         and r.table != "nat" and r.verdict in ("accept", "drop")),
-                        key=lambda r: r.position):
+                         and r.table != "nat" and r.verdict in ("accept", "drop")), key=_priority):
             out.append((p, [r for r in self.chain(p) if not r.policy]))
         return out
 
-    def decide(self, hook: str, pkt: Packet) -> tuple[str, FwRule | None] | None:
+    def decide(self, hook: str, pkt: Packet, lost: bool = False) -> tuple[str, FwRule | None] | None:
         """What the chains on ``hook`` do with ``pkt``: ("accept"|"drop", the rule or policy that
-        decided), or None when a rule it reaches asks what is not known of the packet."""
+        decided). A rule that asks what is not known of the packet is passed over, as a person
+        would read it; ``lost`` (the packet is known to be lost): such a rule that drops is
+        taken for the one that did."""
         last = None
         for policy, rules in self.base_chains(hook, pkt.family):
-            got = self._walk(rules, pkt, 0)
-            if got is None:
-                return None
+            got = self._walk(rules, pkt, 0, lost)
             verdict, rule = got if got != "end" else (policy.verdict, policy)
             if verdict in DROPS:
                 return "drop", rule
             last = ("accept", rule)
         return last or ("accept", None)
 
-    def _walk(self, rules: list[FwRule], pkt: Packet, depth: int):
+    def _walk(self, rules: list[FwRule], pkt: Packet, depth: int, lost: bool = False):
         for r in rules:
             m = matches(r, pkt)
-            if m is None:
-                continue             # undecidable for this packet: passed over, as a person would read it
+            if m is None and lost and r.drops:
+                return "drop", r
             if not m:
-                continue
+                continue             # no match, or undecidable for this packet: passed over
             if r.verdict in ("accept", "drop", "reject"):
                 return ("drop" if r.verdict == "reject" else r.verdict), r
             if r.verdict in ("jump", "goto") and depth < 16:
                 sub = [x for x in self.chain_of(r.backend, r.nft_family, r.family, r.table, r.target) if not x.policy]
-                got = self._walk(sub, pkt, depth + 1)
-                if got is None or got != "end":
+                got = self._walk(sub, pkt, depth + 1, lost)
+                if got != "end":
                     return got
                 if r.verdict == "goto":
                     return "end"
@@ -181,36 +206,94 @@ class Firewall:
         return "end"
 
 
+def _priority(policy: FwRule) -> int:
+    if policy.backend == "iptables":
+        return IPTABLES_PRIORITY.get(policy.table, 0)
+    return policy.position
+
+
+def _at(hook: str, pkt: Packet) -> Packet:
+    """The packet as a hook sees it: before routing there is no output interface yet, a packet
+    the node sends itself has no input interface."""
+    from dataclasses import replace
+    if hook in ("ingress", "prerouting", "input"):
+        return replace(pkt, oif="")
+    if hook == "output":
+        return replace(pkt, iif="")
+    return pkt
+
+
 def matches(rule: FwRule, pkt: Packet) -> bool | None:
-    """Does ``rule`` match ``pkt``? None when it asks something the evaluator cannot judge."""
+    """Does ``rule`` match ``pkt``? False as soon as one match it can judge fails; None when all
+    it can judge hold and it asks something more the evaluator cannot judge."""
+    unknown = False
     for key, value in rule.matches:
-        if key not in JUDGED:
-            return None
-        neg = value.startswith("!")
-        want = value[1:] if neg else value
-        have = getattr(pkt, key)
-        if have is None:
-            return None
-        if key in ("iif", "oif"):
-            ok = _iface_match(want, have)
-        elif key == "proto":
-            ok = want in (have, "all") or (want in ("icmpv6", "ipv6-icmp") and have == "icmp")
-        elif key in ("sport", "dport"):
-            ok = _port_match(want, int(have))
-        elif key in ("src", "dst"):
-            nets = [w.strip() for w in want.strip("{}").split(",")]
-            if not all(net(n) for n in nets):
-                return None                              # a named set, a range: not judged
-            ok = in_nets(have, nets)
-        else:                                            # ctstate: any of the listed states
-            ok = have in want.split(",")
-        if ok == neg:
+        got = _one(key, value, pkt)
+        if got is False:
             return False
-    return True
+        unknown = unknown or got is None
+    return None if unknown else True
+
+
+def _one(key: str, value: str, pkt: Packet) -> bool | None:
+    if key not in JUDGED:
+        return None
+    neg = value.startswith("!")
+    want = value[1:] if neg else value
+    have = pkt.family if key == "family" else pkt.rpf if key == "rpfilter" else getattr(pkt, key)
+    if have is None:
+        return None
+    items = _items(want)
+    if key in ("iif", "oif"):
+        ok = any(_iface_match(w, have) for w in items)
+    elif key == "proto":
+        ok = any(_proto_match(w, have, pkt.family) for w in items)
+    elif key in ("sport", "dport"):
+        ok = _port_match(",".join(items), int(have))
+    elif key in ("src", "dst"):
+        got = [_addr_match(w, have) for w in items]
+        if None in got:
+            return None                              # not an address, network or range
+        ok = any(got)
+    elif key == "family":
+        ok = want == str(have)
+    elif key == "rpfilter":              # passes the strict test (back by iif), or the loose one
+        ok = have == "strict" or (want == "loose" and have == "loose")
+    else:                                            # ctstate: any of the listed states
+        ok = have in want.split(",")
+    return ok != neg
+
+
+def _items(value: str) -> list[str]:
+    """The values of a match: one, or a set written ``{a,b}`` or ``a,b`` (an empty set: none)."""
+    inner = value[1:-1] if value.startswith("{") and value.endswith("}") else value
+    return [w.strip() for w in inner.split(",") if w.strip()]
 
 
 def _iface_match(want: str, have: str) -> bool:
     return have.startswith(want[:-1]) if want.endswith(("+", "*")) else want == have
+
+
+ICMP6 = ("icmpv6", "ipv6-icmp")
+
+
+def _proto_match(want: str, have: str, family: int) -> bool:
+    """The packet's protocol (``icmp`` stands for ICMPv6 in an IPv6 packet)."""
+    if want == "all":
+        return True
+    if have == "icmp" and family == 6:
+        return want in ICMP6
+    return want == have
+
+
+def _addr_match(want: str, have: str) -> bool | None:
+    lo, dash, hi = want.partition("-")
+    a, b, x = ip(lo), ip(hi), ip(have)
+    if dash and a and b:
+        return x is not None and x.version == a.version == b.version and a <= x <= b
+    if not net(want):
+        return None
+    return in_nets(have, [want])
 
 
 def _port_match(want: str, have: int) -> bool:
