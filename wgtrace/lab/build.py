@@ -20,6 +20,7 @@ from .preflight import (can_switch_user, check_capacity, choose_wg_impl, inotify
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .services import start_services
 from .stages import apply_stages, has_peers, wait_handshakes
+from .wgquick import write_wg_quick_files
 
 Event = Callable[[str, dict], None]
 
@@ -114,6 +115,7 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     on_event("phase", {"text": "keys"})
     state.keys = _keys(lab, nodes)
     state.save()
+    write_wg_quick_files(lab, nodes, state.keys)
 
     on_event("phase", {"text": "links"})
     _links(lab, nodes)

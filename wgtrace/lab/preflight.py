@@ -13,6 +13,7 @@ from ..nodes.netns import BASE_PATH
 TOOLS = {
     "ip": "iproute2",
     "wg": "wireguard-tools",
+    "wg-quick": "wireguard-tools",      # for interfaces with wg_quick = true (and bash, which it is)
     "iptables": "iptables",
     "nft": "nftables",
     "tcpdump": "tcpdump",

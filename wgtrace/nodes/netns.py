@@ -79,6 +79,8 @@ class NetnsNode(Node):
                    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
         if self.wg_uid is not None and self.wg_impl == "wireguard-go":
             env["WGTRACE_WG_UID"] = str(self.wg_uid)
+        if self.wg_impl == "wireguard-go":     # wg-quick's own fallback, through the shim
+            env["WG_QUICK_USERSPACE_IMPLEMENTATION"] = str(SHIM_DIR / "wg-quick-userspace")
         return env
 
     def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
@@ -232,13 +234,7 @@ class NetnsNode(Node):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
             return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
-            ct = Conntrack()
-            try:
-                entries = list(ct.dump(family=socket.AF_INET6 if ":" in src else socket.AF_INET))
-            except Exception:        # no conntrack in this kernel: no evidence, not an error
-                entries = []
-            finally:
-                ct.close()
+            entries = self._ct_dump(Conntrack, src, dst)
         out = []
         try:
             for e in entries:
@@ -248,6 +244,24 @@ class NetnsNode(Node):
         except (KeyError, TypeError):
             pass
         return out
+
+    @staticmethod
+    def _ct_dump(Conntrack, src: str, dst: str) -> list:
+        """The flow's entries, filtered in the kernel (5.8+); else the whole IPv4 table (pyroute2's
+        dump takes no family: the table of another family is not read this way)."""
+        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+        for ask in ({"tuple_orig": NFCTAttrTuple(family=fam, saddr=src, daddr=dst)}, {} if fam == socket.AF_INET else None):
+            if ask is None:
+                break
+            ct = Conntrack()
+            try:
+                return list(ct.dump(**ask))
+            except Exception:        # an older kernel, or no conntrack: no evidence, not an error
+                pass
+            finally:
+                ct.close()
+        return []
 
     # --- the probe ------------------------------------------------------------------------
     def open_capture(self) -> CaptureSource:
