@@ -3,7 +3,7 @@
 # nodes, and wgtrace itself (editable, with its test dependencies).
 set -euo pipefail
 cd "$(dirname "$0")"
-pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux"
+pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux catatonit"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
