@@ -4,7 +4,7 @@ interrupted half-way, not after a test that used it failed.
 "Nothing" means, for this lab's name only (other people's labs run beside these tests):
 no /run/netns/wgt-<lab>-*, no /run/wgtrace/<lab>, and no live process in one of the lab's
 network namespaces (by the namespace inode, recorded while the lab existed) or started by
-wgtrace for the lab (WGTRACE_LAB=<lab> in its environment).
+wgtrace for the lab (WGTRACE_LAB=<lab> in its environment: the nodes' inits have it).
 """
 from __future__ import annotations
 
@@ -93,6 +93,8 @@ def test_sigkill_mid_build_then_down(lab_factory, labtools, cli, leftovers, poin
     daemons = wireguard_go(labtools, name, inodes)
     if point == "stages" and load_state(name).wg_impl == "wireguard-go":
         assert daemons, "stage wg0 is applied but no wireguard-go runs"
+    inits = [pid for pid, comm, _ in labtools.processes(name, inodes) if comm == "catatonit"]
+    assert inits, "namespaces are made but no node's init runs"
     p.kill()
     p.communicate(timeout=30)
     assert p.returncode == -signal.SIGKILL
