@@ -88,13 +88,15 @@ def _make_all(nodes: list[NodeSpec], init: str, netns_dir: str, out: int) -> Non
     on its file, then new mount, UTS and PID namespaces, then the init forked into them."""
     host_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     host_pid = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    template = _template(netns_dir)
     for n in nodes:
         setns_fd(host_mnt, CLONE_NEWNS)
         setns_fd(host_pid, CLONE_NEWPID)
         _check(_libc.unshare(CLONE_NEWNET), "unshare")
         _mount("/proc/self/ns/net", n.netns_path, None, MS_BIND)
+        setns_fd(template, CLONE_NEWNS)
         _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
-        _node_mounts(n, netns_dir)
+        _node_mounts(n)
         name = n.hostname.encode()
         _check(_libc.sethostname(name, len(name)), "sethostname")
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
@@ -109,17 +111,24 @@ def _make_all(nodes: list[NodeSpec], init: str, netns_dir: str, out: int) -> Non
         os.write(out, f"{pid}\n".encode())
 
 
-def _node_mounts(n: NodeSpec, netns_dir: str) -> None:
-    """The node's view, in its new mount namespace (a copy of the host's)."""
-    # Private: nothing mounted later on the host shows here, nothing here shows on the host.
+def _template(netns_dir: str) -> int:
+    """A mount namespace to copy each node's from: the host's, private (nothing mounted later on
+    the host shows in it, nothing in a node shows on the host), without /sys and /proc (each
+    node gets its own) and without /run/netns, whose pins (one per node of every lab up) would
+    be copied into every node, and hold those namespaces as long as the node lives."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare")
     _mount(None, "/", None, MS_PRIVATE | MS_REC)
-    # The copies of every lab's /run/netns pins would hold those namespaces as long as this node
-    # lives; the node's /run is its own anyway.
     _libc.umount2(netns_dir.encode(), MNT_DETACH)
-    # /sys of this network namespace (as `ip netns exec` does), /proc comes with the init.
+    fd = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     _libc.umount2(b"/sys", MNT_DETACH)
-    _mount("sysfs", "/sys", "sysfs", 0)
     _libc.umount2(b"/proc", MNT_DETACH)
+    return fd
+
+
+def _node_mounts(n: NodeSpec) -> None:
+    """The node's view, in its new mount namespace (a copy of the template): /sys of its network
+    namespace (as `ip netns exec` shows it), its own /root and /run; /proc comes with the init."""
+    _mount("sysfs", "/sys", "sysfs", 0)
     for path in n.keep:
         # Bound into the node's home first, so the recursive bind below carries them.
         spot = os.path.join(n.home_dir, os.path.relpath(path, "/root"))
