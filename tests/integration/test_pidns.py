@@ -223,3 +223,22 @@ def test_lab_down_removes_what_a_student_and_a_fix_started_and_nothing_else(lab_
     finally:
         decoy.kill()
         decoy.wait()
+
+
+def test_kill_1_in_a_node_ends_that_node_and_the_lab_says_it_is_broken(lab_factory, cli, leftovers):
+    lab = lab_factory.up("base")
+    inodes = lab.netns_inodes()
+    company = set(in_node(lab, "company"))
+    r = cli("lab", "exec", "--lab", lab.name, "company", "--", "kill", "1")
+    assert "Traceback" not in r.stderr
+    deadline = time.monotonic() + 5
+    while any(_starttime(p) for p in company) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_starttime(p) for p in company), "company's processes outlived its init"
+    for args in (["lab", "status", "--lab", lab.name], ["diagnose", "home", "target", "--lab", lab.name],
+                 ["lab", "exec", "--lab", lab.name, "company", "--", "true"]):
+        r = cli(*args)
+        assert r.returncode == 5, (args, r.stderr)
+        assert "company" in r.stderr and "lab down" in r.stderr and "Traceback" not in r.stderr
+    assert cli("lab", "down", lab.name).returncode == 0
+    assert leftovers(lab.name, inodes) == []

@@ -86,8 +86,14 @@ class NetnsNode(Node):
         env = self.env()
         env.update(kw.pop("env", {}) or {})
         fd = self.init_fd()
-        with nsexec.children_in(fd):
-            return subprocess.Popen(list(argv), preexec_fn=nsexec.joiner(fd), env=env, **kw)
+        try:
+            with nsexec.children_in(fd):
+                return subprocess.Popen(list(argv), preexec_fn=nsexec.joiner(fd), env=env, **kw)
+        except ProcessLookupError:          # the init died since it was checked
+            self.close()
+            self.init = None
+            self.init_fd()                  # raises: the node has stopped
+            raise
 
     def init_fd(self) -> int:
         """A pidfd of the node's init, checked to be it (a pid alone may have been reused)."""

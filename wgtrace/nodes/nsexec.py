@@ -93,18 +93,24 @@ def ns_id(pid: int | str, kind: str) -> tuple[int, int] | None:
 
 
 def nspid(pid: int | str) -> list[int]:
-    """The process's pid in each PID namespace from ours down to its own ([] if it is gone)."""
+    """The process's pid in each PID namespace from ours down to its own ([] if it is gone or a
+    zombie, which keeps its pids until it is reaped)."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return [int(x) for x in line.split()[1:]]
-    except (OSError, ValueError):
-        pass
-    return []
+            text = f.read()
+    except OSError:
+        return []
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    if fields.get("State", "Z").split()[:1] in (["Z"], ["X"]):
+        return []
+    try:
+        return [int(x) for x in fields.get("NSpid", "").split()]
+    except ValueError:
+        return []
 
 
 def is_init(pid: int, pidns_ino: int) -> bool:
-    """Is ``pid`` still pid 1 of the PID namespace with inode ``pidns_ino`` (a node's init)?"""
+    """Is ``pid`` still pid 1 of the PID namespace with inode ``pidns_ino`` (a node's init), and
+    alive?"""
     ns = ns_id(pid, "pid")
     return ns is not None and ns[1] == pidns_ino and nspid(pid)[-1:] == [1]
