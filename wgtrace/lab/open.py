@@ -92,7 +92,8 @@ def missing_nodes(st: LabState) -> list[str]:
     for n in st.nodes:
         node = st.node(n)
         try:
-            if os.stat(node.netns_path).st_dev != nsfs or not node.alive():     # a file, no longer a namespace
+            # a file that is no longer a namespace, or a namespace whose node has stopped
+            if os.stat(node.netns_path).st_dev != nsfs or not node.alive():
                 gone.append(n)
         except OSError:
             gone.append(n)

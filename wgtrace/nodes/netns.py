@@ -1,8 +1,9 @@
 """A node of a lab: namespaces held by the node's init, with its own /run and /root, on this machine.
 
 Commands join the init's network, PID, mount and UTS namespaces (nodes/nsexec.py), so they see
-the node's processes alone and its own /run and /root; state is read in-process: netlink (pyroute2) and /proc/sys opened from inside the namespace
-with setns(2), the capture is one AF_PACKET socket opened there (nodes/packetsock.py).
+the node's processes alone and its own /run and /root; state is read in-process: netlink
+(pyroute2) and /proc/sys opened from inside the network namespace with setns(2), the capture is
+one AF_PACKET socket opened there (nodes/packetsock.py).
 """
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ class NetnsNode(Node):
         self.base = base                      # the node's directory: its run/ and root/
         self.wg_uid = wg_uid                  # wireguard-go runs as this user (None: as root)
         self.init = init                      # (pid, PID namespace inode) of the node's init
-        self._pidfd: int | None = None
         self._ipr = None                      # one netlink socket for the state readers, kept open
         self._names: dict[int, str] | None = None
 
@@ -88,31 +88,33 @@ class NetnsNode(Node):
         fd = self.init_fd()
         try:
             with nsexec.children_in(fd):
+                # Popen returns once the child has executed (or failed to): the pidfd is done with
                 return subprocess.Popen(list(argv), preexec_fn=nsexec.joiner(fd), env=env, **kw)
         except ProcessLookupError:          # the init died since it was checked
-            self.close()
-            self.init = None
-            self.init_fd()                  # raises: the node has stopped
-            raise
+            raise self._stopped() from None
+        finally:
+            os.close(fd)
 
     def init_fd(self) -> int:
-        """A pidfd of the node's init, checked to be it (a pid alone may have been reused)."""
-        if self._pidfd is None:
-            fd = None
-            if self.init:
-                try:
-                    fd = os.pidfd_open(self.init[0])
-                except OSError:
-                    pass
-                if fd is not None and not nsexec.is_init(*self.init):
-                    os.close(fd)
-                    fd = None
-            if fd is None:
-                from ..errors import LabStateError
-                raise LabStateError(f"node {self.name} of lab {self.lab} has stopped (its init process is "
-                                    f"gone): run 'wgtrace lab down {self.lab}' and bring it up again.")
-            self._pidfd = fd
-        return self._pidfd
+        """A new pidfd of the node's init, checked to be it (a pid alone may have been reused).
+        Not kept: node objects are made freely and dropped without ``close``."""
+        fd = None
+        if self.init:
+            try:
+                fd = os.pidfd_open(self.init[0])
+            except OSError:
+                pass
+            if fd is not None and not nsexec.is_init(*self.init):
+                os.close(fd)
+                fd = None
+        if fd is None:
+            raise self._stopped()
+        return fd
+
+    def _stopped(self) -> Exception:
+        from ..errors import LabStateError
+        return LabStateError(f"node {self.name} of lab {self.lab} has stopped (its init process is gone): "
+                             f"run 'wgtrace lab down {self.lab}' and bring it up again.")
 
     def alive(self) -> bool:
         """Is the node's init running (and with it, the node)?"""
@@ -170,9 +172,7 @@ class NetnsNode(Node):
     def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-        self._ipr, self._names, self._pidfd = None, None, None
+        self._ipr, self._names = None, None
 
     # --- state ----------------------------------------------------------------------------
     def links(self) -> dict[str, LinkInfo]:
