@@ -11,7 +11,8 @@ the memory they take (MemAvailable lost per lab, which counts the kernel's share
 with whatever else the machine does; the kernel's own: slab, kernel stacks, page tables; and the
 proportional set size of the labs' processes), the processes per lab, one ``check`` on the first
 and the last lab; then the time of one command run in a node from Python (``node.run(["true"])``,
-where the per-command namespaces are made or joined), and each ``lab down`` (timed), checking
+where the per-command namespaces are made or joined), of ``lab_up()`` in process for five more
+labs (no interpreter start, which dominates the command's time and its noise), and each ``lab down`` (timed), checking
 that nothing of them is left. It prints medians per tree and the ratios.
 
 Only labs named <prefix>b<K> / <prefix>p<K> are made and removed (never other people's). Run as root.
@@ -35,6 +36,22 @@ ts = []
 for _ in range(100):
     t = time.perf_counter(); h.run(["true"]); ts.append(time.perf_counter() - t)
 print(statistics.median(ts))
+"""
+
+UP_IN_PROCESS = """
+import statistics, sys, time
+from wgtrace.lab.build import lab_up
+from wgtrace.lab.teardown import lab_down
+try:
+    from wgtrace.spec.labfile import load_lab
+except ImportError:
+    from wgtrace.model.labfile import load_lab
+ups = []
+for i in range(5):
+    lab = load_lab("seed", rename=f"{sys.argv[1]}{i}")
+    t = time.perf_counter(); lab_up(lab); ups.append(time.perf_counter() - t)
+    lab_down(lab.name)
+print(statistics.median(ups))
 """
 
 
@@ -115,6 +132,9 @@ def one_class(tree: str, names: list[str]) -> dict:
                 raise SystemExit(f"{n}: check failed:\n{r.stdout}")
         r = subprocess.run([sys.executable, "-c", RUN_IN_NODE, names[0]], cwd=tree, capture_output=True, text=True)
         run_s = float(r.stdout) if r.returncode == 0 else float("nan")
+        r = subprocess.run([sys.executable, "-c", UP_IN_PROCESS, names[0][:-1] + "x"], cwd=tree,
+                           capture_output=True, text=True)
+        up_in = float(r.stdout) if r.returncode == 0 else float("nan")
     finally:
         downs = []
         for n in names:
@@ -125,7 +145,7 @@ def one_class(tree: str, names: list[str]) -> dict:
             raise SystemExit(f"left behind: {left}")
     return {"up": statistics.median(ups), "up_first5": statistics.median(ups[:5]),
             "up_last5": statistics.median(ups[-5:]), "down": statistics.median(downs), "lost": lost, "kernel": kernel,
-            "pss": statistics.median(pss), "procs": statistics.median(procs), "run": run_s}
+            "pss": statistics.median(pss), "procs": statistics.median(procs), "run": run_s, "up_in": up_in}
 
 
 def main() -> int:
@@ -146,7 +166,11 @@ def main() -> int:
             print(f"round {rnd + 1}, {kind:>7} PID namespaces: lab up {res['up']:.3f} s (first 5 {res['up_first5']:.3f}, "
                   f"last 5 {res['up_last5']:.3f}), lab down {res['down']:.3f} s, MemAvailable lost "
                   f"{res['lost']:.1f} MiB/lab, kernel {res['kernel']:.1f} MiB/lab, PSS {res['pss']:.1f} MiB/lab, {res['procs']:.0f} processes/lab, "
-                  f"node.run(true) {res['run'] * 1000:.2f} ms", flush=True)
+                  f"node.run(true) {res['run'] * 1000:.2f} ms, lab_up() in process {res['up_in']:.3f} s", flush=True)
+        w, p = results["without"][-1], results["with"][-1]
+        if len(results["without"]) == len(results["with"]):      # paired: the machine's load drifts
+            print(f"round {rnd + 1}, with/without: lab up {p['up'] / w['up']:.2f}, lab_up() in process "
+                  f"{p['up_in'] / w['up_in']:.2f}, kernel memory {p['kernel'] / w['kernel']:.2f}", flush=True)
     med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in results.items()}
     print(f"\n{a.labs} seed labs up at once, medians of {a.rounds} round(s):")
     print(f"{'':24} {'without':>9} {'with':>9} {'ratio':>6}")
@@ -154,7 +178,8 @@ def main() -> int:
                                   ("down", "lab down", 1, "s"), ("lost", "MemAvailable lost/lab", 1, "MiB"),
                                   ("kernel", "kernel memory/lab", 1, "MiB"),
                                   ("pss", "process PSS/lab", 1, "MiB"), ("procs", "processes/lab", 1, ""),
-                                  ("run", "node.run(['true'])", 1000, "ms")):
+                                  ("run", "node.run(['true'])", 1000, "ms"),
+                                  ("up_in", "lab_up() in process", 1, "s")):
         w, p = med["without"][f] * scale, med["with"][f] * scale
         print(f"{label + (' ' + unit if unit else ''):24} {w:9.3f} {p:9.3f} {p / w if w else float('nan'):6.2f}")
     return 0
