@@ -89,6 +89,7 @@ def _make_all(nodes: list[NodeSpec], init: str, netns_dir: str, out: int) -> Non
     host_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     host_pid = os.open("/proc/self/ns/pid", os.O_RDONLY)
     template = _template(netns_dir)
+    starting: list[tuple[str, int]] = []
     for n in nodes:
         setns_fd(host_mnt, CLONE_NEWNS)
         setns_fd(host_pid, CLONE_NEWPID)
@@ -104,11 +105,15 @@ def _make_all(nodes: list[NodeSpec], init: str, netns_dir: str, out: int) -> Non
         if pid == 0:
             _exec_init(init, n, ready_w)
         os.close(ready_w)
+        starting.append((n.hostname, ready_r))
+        os.write(out, f"{pid}\n".encode())
+    # Each init executes while the next node is made (on a busy machine every wait for a child
+    # costs a turn of the scheduler): wait for all of them at the end.
+    for hostname, ready_r in starting:
         with os.fdopen(ready_r, "rb") as f:
             failed = f.read()                          # EOF at exec: the init runs
         if failed:
-            raise OSError(1, f"the init of {n.hostname} did not start: {failed.decode(errors='replace')}")
-        os.write(out, f"{pid}\n".encode())
+            raise OSError(1, f"the init of {hostname} did not start: {failed.decode(errors='replace')}")
 
 
 def _template(netns_dir: str) -> int:
