@@ -3,7 +3,7 @@
 # nodes, and wgtrace itself (editable, with its test dependencies).
 set -euo pipefail
 cd "$(dirname "$0")"
-pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux"
+pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux catatonit"
 # The browser tests of wgtrace serve: Debian's Chromium and its driver (selenium uses these, never a download).
 pkgs="$pkgs chromium chromium-driver"
 missing=""

@@ -4,7 +4,7 @@ interrupted half-way, not after a test that used it failed.
 "Nothing" means, for this lab's name only (other people's labs run beside these tests):
 no /run/netns/wgt-<lab>-*, no /run/wgtrace/<lab>, and no live process in one of the lab's
 network namespaces (by the namespace inode, recorded while the lab existed) or started by
-wgtrace for the lab (WGTRACE_LAB=<lab> in its environment).
+wgtrace for the lab (WGTRACE_LAB=<lab> in its environment: the nodes' inits have it).
 """
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def start_up(name: str) -> subprocess.Popen:
 
 
 def _reached(labtools, name: str, point: str) -> bool:
-    if point == "namespaces":               # some namespaces made, not all
-        return len(labtools.netns_entries(name)) >= 3
+    if point == "namespaces":               # some nodes made (namespaces and init), not all
+        inodes = labtools.netns_inodes(name)
+        return len([c for _, c, _ in labtools.processes(name, inodes) if c == "catatonit"]) >= 3
     # "stages": the stages are being typed: some wireguard-go runs (stage wg0 on some node);
     # with kernel WireGuard, the state records the stage once it is applied
     st = load_state(name)
@@ -93,6 +94,8 @@ def test_sigkill_mid_build_then_down(lab_factory, labtools, cli, leftovers, poin
     daemons = wireguard_go(labtools, name, inodes)
     if point == "stages" and load_state(name).wg_impl == "wireguard-go":
         assert daemons, "stage wg0 is applied but no wireguard-go runs"
+    inits = [pid for pid, comm, _ in labtools.processes(name, inodes) if comm == "catatonit"]
+    assert inits, "namespaces are made but no node's init runs"
     p.kill()
     p.communicate(timeout=30)
     assert p.returncode == -signal.SIGKILL
@@ -161,7 +164,8 @@ def test_fixtures_tear_down_after_real_failing_tests(tmp_path: Path, leftovers):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "--rootdir", str(tmp_path), str(tmp_path)],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "WGT_INNER_RECORD": str(record)})
+                       env={**os.environ, "WGT_INNER_RECORD": str(record),
+                            "PYTHONPATH": str(Path(__file__).resolve().parents[2])})   # this tree's wgtrace
     assert r.returncode == 1, r.stdout + r.stderr
     assert "2 failed" in r.stdout, r.stdout
     labs = [line.split() for line in record.read_text().splitlines()]

@@ -182,12 +182,13 @@ def test_export_wg_quick_files_that_wg_quick_reads(seed_lab, cli, tmp_path):
     import subprocess
     r = cli("lab", "export", str(tmp_path), "--lab", seed_lab.name)
     assert r.returncode == 0, r.stderr
-    files = sorted(p.name for p in tmp_path.glob("*.conf"))
-    assert files == ["bcc-wg0.conf", "company-wg0.conf", "home-wg0.conf"]
-    home = (tmp_path / "home-wg0.conf").read_text()
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("*/*.conf"))
+    assert files == ["bcc/wg0.conf", "company/wg0.conf", "home/wg0.conf"]       # wg-quick names them wg0
+    home = (tmp_path / "home" / "wg0.conf").read_text()
     assert "AllowedIPs = 192.168.2.0/24, 10.10.13.0/24" in home and "Endpoint = 203.0.113.13:38371" in home
     assert seed_lab.state.keys["bcc"] in home
+    assert "ListenPort = 52796" in home and "PostUp = sysctl -w net.ipv4.ip_forward=0" in home   # stage 0's items too
     if shutil.which("wg-quick"):
-        for f in tmp_path.glob("*.conf"):
+        for f in tmp_path.glob("*/*.conf"):
             out = subprocess.run(["wg-quick", "strip", str(f)], capture_output=True, text=True)
             assert out.returncode == 0 and "PrivateKey" in out.stdout, out.stderr

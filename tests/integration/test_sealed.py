@@ -89,3 +89,22 @@ def test_host_is_untouched_by_a_lab(lab_factory):
     after = host_snapshot()
     assert _diff(before, during) == [], "the host changed while the lab was up"
     assert _diff(before, after) == [], "the host changed after the lab came down"
+
+
+def _etc_wireguard() -> list:
+    d = Path("/etc/wireguard")
+    return sorted((p.name, p.stat().st_mtime_ns) for p in d.iterdir()) if d.is_dir() else []
+
+
+def test_host_is_untouched_by_wg_quick_in_the_nodes(lab_factory):
+    """wg-quick in every WireGuard node (the vps lab): its routes, rules, nft tables and sysctls
+    stay in the nodes, and it reads its files from the nodes' own homes, never /etc/wireguard."""
+    before, etc = host_snapshot(), _etc_wireguard()
+    with lab_factory.running(lab_file="vps") as lab:
+        alice = lab.node("alice")
+        assert alice.run(["ping", "-c1", "-W2", "198.18.0.80"], timeout=10).returncode == 0
+        assert "wg-quick-wg0" in alice.run(["nft", "list", "tables"]).stdout
+        during = host_snapshot()
+    assert _diff(before, during) == [], "the host changed while the lab was up"
+    assert _diff(before, host_snapshot()) == [], "the host changed after the lab came down"
+    assert _etc_wireguard() == etc

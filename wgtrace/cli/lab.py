@@ -7,7 +7,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import LabFileError, UsageError
-from .common import check_name, emit, err, guarded, json_opt, lab_opt, out, params_of, set_opt
+from .common import (check_name, emit, err, guarded, json_opt, lab_opt, lang_of, lang_opt, out, params_of,
+                     set_opt)
 
 lab_app = typer.Typer(help="Build, inspect and remove labs.", no_args_is_help=True)
 
@@ -97,15 +98,42 @@ def lab_stages(lab: str = typer.Argument("seed", help="Lab name or file."),
 
 @lab_app.command("export")
 @guarded
-def lab_export(directory: str = typer.Argument(..., help="Where to write <node>-<iface>.conf files."),
+def lab_export(directory: str = typer.Argument(..., help="Where to write DIR/<node>/<iface>.conf files."),
                lab: Optional[str] = lab_opt()):
-    """Write what the lab built as wg-quick files, one per WireGuard interface."""
+    """Write what the lab built as wg-quick files, one per WireGuard interface (DIR/NODE/IFACE.conf:
+    wg-quick names the interface as the lab does); 'wgtrace lab import' reads them back."""
     from ..lab.export import export_lab
     from ..opener import open_network
     with open_network(lab=lab) as net:
         written = export_lab(net, directory)
     for path in written:
-        err.print(f"wrote {path}")
+        err.print(f"wrote {path}", highlight=False)
+    if written:
+        back = " ".join(f"{p.parent.name}={p}" for p in written)
+        err.print(f"read them back as a lab file with: wgtrace lab import {back} -o LAB.toml",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+@lab_app.command("import")
+@guarded
+def lab_import(files: List[str] = typer.Argument(..., metavar="NODE=FILE…",
+                                                 help="wg-quick files, each as NODE=FILE or FILE (the node named after the file)."),
+               output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the lab file here (default: print it)."),
+               name: Optional[str] = typer.Option(None, "--name", help="The lab's name (default: from -o, else 'imported')."),
+               lang: str = lang_opt()):
+    """Read wg-quick files (a server's and its clients') and write a lab file that rebuilds their
+    network, wg-quick and all, with fresh keys ('wgtrace lab up FILE'). Nothing is built."""
+    from ..texts import say
+    from ..wgquick import import_to
+    lang = lang_of(lang)
+    r = import_to(files, output, name, lang)
+    for line in r.warnings + r.findings + r.notes:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    if output:
+        err.print(say("wgquick_cli.wrote", lang, path=output, nodes=len(r.lab["nodes"]), files=len(files),
+                      findings=len(r.findings), notes=len(r.notes)), highlight=False, markup=False, soft_wrap=True)
+    else:
+        out.print(r.text(), highlight=False, markup=False, soft_wrap=True, end="")
 
 
 @lab_app.command("exec", context_settings={"allow_interspersed_args": False})

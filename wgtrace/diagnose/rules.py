@@ -2,7 +2,9 @@
 
 The checks follow the packet. The whole-path checks come first (the destination refused; the
 source could not send; an ICMP error named the MTU; a node sent a tunnel-bound packet out of
-the wrong interface; the destination's way back bypasses the node that brought the request).
+the wrong interface; a tunnel's own datagram went into a tunnel; a datagram went where its peer no longer is; the
+destination's way back bypasses the node that brought the request; a
+node translated the source to an address nobody has).
 Then the last place the probe was seen decides which place's checks apply:
 
   a WireGuard datagram arrived at its own endpoint   -> endpoint.receive
@@ -16,13 +18,14 @@ the same verdict, which is what the replayed fixtures in tests/unit check.
 """
 from __future__ import annotations
 
-from . import at_destination, at_source, endpoint, forward, tunnel
+from . import at_destination, at_source, endpoint, forward, loop, roaming, translated, tunnel
 from .common import inconsistent
 from .context import Context
 from .verdict import Verdict
 
 # Checks over the whole path, in order; the first that finds something decides.
-WHOLE_PATH = (*at_source.CHECKS, tunnel.wrong_peer, at_destination.no_way_back)
+WHOLE_PATH = (*at_source.CHECKS, loop.datagram_into_tunnel, roaming.moved_away, tunnel.wrong_peer, at_destination.no_way_back,
+              translated.translated_to_nowhere)
 
 
 def decide(ctx: Context) -> Verdict:

@@ -74,6 +74,8 @@ def routes(host: str, st: HostState, kept_ifaces: set[str], notes: Notes) -> lis
 def ip_rules(host: str, st: HostState, notes: Notes) -> list[dict]:
     out = []
     for fam, r in [(4, r) for r in st.rules] + [(6, r) for r in st.rules6]:
+        if "suppress_prefixlen" in r:       # as iproute2's JSON spells it
+            r = {("suppress_prefixlength" if k == "suppress_prefixlen" else k): v for k, v in r.items()}
         prio = r.get("priority")
         if prio in DEFAULT_RULES and set(r) <= {"priority", "src", "table"}:
             continue

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import LabFileError
+from ..wgquick.onhost import annotate
 from .file import load_hosts
 
 
@@ -38,6 +39,7 @@ def discover_file(hosts_path: str, output: str | None, name: str | None) -> tupl
             raise LabFileError(f"{hosts_path}: no host could be read, so there is nothing to discover.")
         data, notes = discover(lab, states, {n: set(h.ignore) for n, h in hosts.nodes.items()},
                                f"discovered from the hosts of {Path(hosts_path).name}")
+        annotate(data["nodes"], states, notes)      # their wg-quick files: PostUp known as such
     finally:
         hosts.close()
     header = [f"Lab file written by 'wgtrace discover --hosts {Path(hosts_path).name}' on "

@@ -11,15 +11,16 @@ import os
 import time
 from typing import Callable
 
-from ..errors import LabStateError
+from ..errors import BuildError, LabStateError
 from ..nodes.netns import NetnsNode
 from ..model.lab import Lab
 from . import teardown
 from .preflight import (can_switch_user, check_capacity, choose_wg_impl, inotify_use, require_root,
-                        require_tools)
+                        require_tools, which)
 from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, pid_alive
 from .services import start_services
 from .stages import apply_stages, has_peers, wait_handshakes
+from .wgquick import write_wg_quick_files
 
 Event = Callable[[str, dict], None]
 
@@ -97,13 +98,10 @@ def _cleanup(name: str, cause: BaseException) -> None:
 
 
 def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_timeout: float) -> None:
-    from ..nodes.nsexec import create_netns
-
     nodes = {n: state.node(n) for n in lab.nodes}
     on_event("phase", {"text": "namespaces"})
     state.netns = [os.path.basename(h.netns_path) for h in nodes.values()]
     state.save()                          # recorded before they exist: a crash can't orphan them
-    create_netns([h.netns_path for h in nodes.values()])
     for name, h in nodes.items():
         h.run_dir.mkdir(parents=True)
         h.home_dir.mkdir(mode=0o700)
@@ -111,9 +109,11 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
             sock = h.run_dir / "wireguard"      # where its wireguard-go puts its sockets
             sock.mkdir()
             os.chown(sock, h.wg_uid, h.wg_uid)
+    _nodes(lab, state, nodes)
     on_event("phase", {"text": "keys"})
     state.keys = _keys(lab, nodes)
     state.save()
+    write_wg_quick_files(lab, nodes, state.keys)
 
     on_event("phase", {"text": "links"})
     _links(lab, nodes)
@@ -131,6 +131,30 @@ def _build(lab: Lab, state: LabState, stage: int, on_event: Event, handshake_tim
     state.complete = True
     state.save()
     on_event("ready", {"stage": stage})
+
+
+def _nodes(lab: Lab, state: LabState, nodes: dict[str, NetnsNode]) -> None:
+    """Each node's namespaces and init (nodes/nsinit.py). The inits are recorded as soon as they
+    run; a crash before that leaves them in the recorded network namespaces, where teardown
+    looks."""
+    from ..nodes.netns import kept_paths
+    from ..nodes.nsexec import ns_id
+    from ..nodes.nsinit import NodeSpec, create_nodes
+    keep = kept_paths()
+    specs = [NodeSpec(h.netns_path, str(h.run_dir), str(h.home_dir), name, keep,
+                      {"WGTRACE_LAB": lab.name, "WGTRACE_NODE": name})
+             for name, h in nodes.items()]
+    try:
+        pids = create_nodes(specs, which("catatonit") or "catatonit")
+    except OSError as e:
+        raise BuildError(f"the nodes of lab {lab.name!r} could not be made: {e.strerror or e}.") from None
+    for (name, h), pid in zip(nodes.items(), pids):
+        ns = ns_id(pid, "pid")
+        if ns is None:
+            raise BuildError(f"the init of node {name} stopped at once.")
+        h.init = (pid, ns[1])
+        state.inits[name] = [pid, ns[1]]
+    state.save()
 
 
 def _links(lab: Lab, nodes: dict[str, NetnsNode]) -> None:

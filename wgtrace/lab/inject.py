@@ -11,13 +11,15 @@ from .runtime import LabState
 
 
 def _stop_service(state: LabState, node: str, service: str) -> str:
-    """Stop a service the lab started on ``node`` (its pid file is in the node's own /run)."""
-    pidfile = state.node(node).run_dir / "sshd.pid"
+    """Stop a service the lab started on ``node``: its pid file in the node's own /run holds its
+    pid as the node sees it, which only a process of that node can have."""
+    h = state.node(node)
     try:
-        pid = int(pidfile.read_text().split()[0])
-        if os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat(state.node(node).netns_path).st_ino:
-            raise ValueError           # not that node's process: never kill anything else
-        os.kill(pid, signal.SIGTERM)
+        pid = int((h.run_dir / "sshd.pid").read_text().split()[0])
+        host_pid = h.host_pid(pid)
+        if host_pid is None:
+            raise ValueError           # not a process of that node: never kill anything else
+        os.kill(host_pid, signal.SIGTERM)
     except (OSError, ValueError, IndexError):
         raise BuildError(f"no {service} service is running on {node}.") from None
     return f"kill {pid}  # {service}"

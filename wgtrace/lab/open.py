@@ -42,13 +42,16 @@ def model_of(state: LabState) -> Lab:
 
 
 def missing_nodes(st: LabState) -> list[str]:
-    """Nodes whose namespace is gone (removed by hand, or the machine rebooted)."""
+    """Nodes whose namespace is gone (removed by hand, or the machine rebooted), or whose init
+    is (killed, and the kernel with it every process of the node)."""
     import os
     nsfs = os.stat("/proc/self/ns/net").st_dev
     gone = []
     for n in st.nodes:
+        node = st.node(n)
         try:
-            if os.stat(st.node(n).netns_path).st_dev != nsfs:     # a file, no longer a namespace
+            # a file that is no longer a namespace, or a namespace whose node has stopped
+            if os.stat(node.netns_path).st_dev != nsfs or not node.alive():
                 gone.append(n)
         except OSError:
             gone.append(n)
@@ -62,9 +65,9 @@ def open_lab(lab: str | None) -> Network:
     st = require_lab(lab)
     gone = missing_nodes(st)
     if gone:
-        raise LabStateError(f"lab {st.lab!r} is broken: the namespace of {', '.join(gone[:3])}"
-                            f"{' and more' if len(gone) > 3 else ''} is gone; run 'wgtrace lab down {st.lab}' "
-                            f"and bring it up again.")
+        raise LabStateError(f"lab {st.lab!r} is broken: node {', '.join(gone[:3])}"
+                            f"{' and more' if len(gone) > 3 else ''} is gone (its namespace or its init); "
+                            f"run 'wgtrace lab down {st.lab}' and bring it up again.")
     return Network(st.lab, model_of(st), {n: st.node(n) for n in st.nodes}, dict(st.keys), st.stage,
                    whole=True, lock=lab_dir(st.lab) / "probe.lock", refresh=lambda: open_lab(st.lab), state=st)
 

@@ -13,14 +13,16 @@ from ..nodes.netns import BASE_PATH
 TOOLS = {
     "ip": "iproute2",
     "wg": "wireguard-tools",
+    "wg-quick": "wireguard-tools",      # for interfaces with wg_quick = true (and bash, which it is)
     "iptables": "iptables",
     "nft": "nftables",
     "tcpdump": "tcpdump",
     "ping": "iputils-ping",
     "wireguard-go": "wireguard-go",
     "sshd": "openssh-server",
+    "catatonit": "catatonit",
 }
-REQUIRED = ("ip", "wg", "iptables")
+REQUIRED = ("ip", "wg", "iptables", "catatonit")     # catatonit: each node's init (nodes/nsinit.py)
 
 
 def which(tool: str) -> str | None:
@@ -123,9 +125,9 @@ def inotify_use() -> tuple[int, int]:
 
 
 # What one lab piece costs, measured here: wireguard-go ~5 MB RSS and 12 threads; sshd ~6 MB;
-# a namespace with its veths and bridge well under 1 MB. Estimates are rounded up.
+# a node (its namespaces, veths, bridge and init) well under 1 MB. Estimates are rounded up.
 COST_MB = {"wireguard-go": 8, "sshd": 8, "node": 2}
-COST_TASKS = {"wireguard-go": 14, "sshd": 2, "node": 1}
+COST_TASKS = {"wireguard-go": 14, "sshd": 2, "node": 2}
 
 
 def _meminfo_mb(key: str) -> int | None:
@@ -166,7 +168,8 @@ def check_capacity(lab, wg_impl: str) -> None:
     if running + tasks > limit * 0.9:
         raise LabStateError(f"lab {lab.name!r} needs about {tasks} processes and threads; with {running} "
                             f"running, that is past this machine's limit of {limit} (kernel.pid_max/threads-max).")
-    netns = _read_int("/proc/sys/user/max_net_namespaces")
-    if netns is not None and nodes > netns:
-        raise LabStateError(f"lab {lab.name!r} has {nodes} nodes, more than the {netns} network namespaces "
-                            f"this machine allows (user.max_net_namespaces).")
+    for kind, word in (("net", "network"), ("pid", "PID"), ("mnt", "mount"), ("uts", "UTS")):
+        most = _read_int(f"/proc/sys/user/max_{kind}_namespaces")     # every node has one of each
+        if most is not None and nodes > most:
+            raise LabStateError(f"lab {lab.name!r} has {nodes} nodes, more than the {most} {word} namespaces "
+                                f"this machine allows (user.max_{kind}_namespaces).")

@@ -2,10 +2,13 @@
 
 Naming scheme (the lab's name is in every name, so labs run side by side):
   network namespace   wgt-<lab>-<node>           (/run/netns/...)
+  the node's init     pid 1 of the node's PID namespace, holding its mount and UTS namespaces
+                      too; its environment carries WGTRACE_LAB=<lab> (state.json: pid, inode)
   lab directory       /run/wgtrace/<lab>/        state.json: what was made, by whom, at what stage
   node directories    /run/wgtrace/<lab>/<node>/run   the node's own /run (wireguard sockets, sshd)
                       /run/wgtrace/<lab>/<node>/root  the node's own /root (./private, ./public)
-The state file is written *before* each thing is made, so a crashed ``lab up`` can be undone.
+The state file is written *before* each thing is made, so a crashed ``lab up`` can be undone
+(an init is recorded just after it is made: until then it is found in its network namespace).
 """
 from __future__ import annotations
 
@@ -45,12 +48,15 @@ class LabState:
     started: float = 0.0
     params: dict[str, int] = field(default_factory=dict)  # the lab file's parameters it was built with
     wg_users: bool = False            # wireguard-go runs as a user of each node's own (wg_uid)
+    inits: dict[str, list[int]] = field(default_factory=dict)  # node -> [pid, PID namespace inode]
 
     def node(self, name: str):
         """The node ``name`` of this lab (a namespace on this machine)."""
         from ..nodes.netns import NetnsNode
+        init = self.inits.get(name)
         return NetnsNode(str(NETNS_DIR / netns_name(self.lab, name)), node_dir(self.lab, name), name,
-                         self.lab, self.wg_impl, wg_uid(self.lab, name) if self.wg_users else None)
+                         self.lab, self.wg_impl, wg_uid(self.lab, name) if self.wg_users else None,
+                         tuple(init) if init else None)
 
     def save(self) -> None:
         path = lab_dir(self.lab) / "state.json"

@@ -6,7 +6,7 @@ import time
 
 from ..errors import BuildError
 from ..nodes.netns import NetnsNode
-from ..model.commands import stage_commands
+from ..model.commands import self_starting, stage_commands, starts_handshakes
 from ..model.lab import Lab
 from .runtime import LabState
 
@@ -22,7 +22,7 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
     waves: list[dict[str, list[str]]] = [{}, {}]
     for i in indices:
         for cmd in stage_commands(lab, i, keys):
-            second = cmd.node in waves[1] or (cmd.argv[:2] == ("wg", "set") and "endpoint" in cmd.argv)
+            second = cmd.node in waves[1] or starts_handshakes(lab, cmd)
             lines = waves[1 if second else 0].setdefault(cmd.node, ["set -e"])
             marker = f"echo {shlex.quote('@stage ' + lab.stages[i].name)} >&2"
             if marker not in lines:
@@ -39,7 +39,7 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
             if r.returncode != 0:
                 lines = r.stderr.strip().splitlines()
                 stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
-                msg = [l for l in lines if not l.startswith("@stage ")]
+                msg = [l for l in lines if not l.startswith(("@stage ", "[#] "))]     # [#]: wg-quick's echo
                 raise BuildError(f"stage {stage!r} failed on {node}: "
                                  f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
 
@@ -62,16 +62,20 @@ def wg_peers_at(lab: Lab, node: str, stage: int) -> list[str]:
 
 
 def wait_handshakes(lab: Lab, nodes: dict[str, NetnsNode], stage: int, timeout: float) -> bool:
-    """Wait until every configured peer has completed a handshake (or time runs out)."""
+    """Wait until every configured peer that starts a handshake by itself (model/commands.py:
+    ``self_starting``) has completed one (or time runs out); the others wait for traffic, as on
+    a machine."""
     deadline = time.monotonic() + timeout
     while True:
         pending = []
         for node in lab.nodes:
-            want = wg_peers_at(lab, node, stage)
+            want = [p for p in wg_peers_at(lab, node, stage) if self_starting(lab, node, p, stage)]
             if not want:
                 continue
             h = nodes[node]
-            peers = [p for i in (h.wg(pubkey=False) if h.wg_in_process else h.wg()) for p in i.peers]
+            keys = {(nodes[p].home_dir / "public").read_text().strip() for p in want}
+            peers = [p for i in (h.wg(pubkey=False) if h.wg_in_process else h.wg()) for p in i.peers
+                     if p.public_key in keys]
             if len(peers) < len(want) or any(p.latest_handshake == 0 for p in peers):
                 pending.append(node)
         if not pending:

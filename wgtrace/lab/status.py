@@ -1,4 +1,6 @@
-"""What a network looks like now, node by node: links, addresses, routes, WireGuard peers.
+"""What a network looks like now, node by node: links, addresses, routes, WireGuard peers, and for
+an interface wg-quick brought up what it made (fwmark, rules, nft table, MTU) and the DNS it was
+given, which a lab never applies.
 
 Read through each node's own interface (nodes/base.py), so the same picture comes from a
 lab's namespaces or from real hosts (``wgtrace status --hosts``). The result is plain data for
@@ -31,12 +33,25 @@ class RouteState:
 
 
 @dataclass
+class WgQuickState:
+    """An interface wg-quick brought up, as the node has it now: what wg-quick made around it."""
+    iface: str
+    fwmark: int                     # 0: none
+    rules: list[str]                # `ip rule` lines for its table, and suppress_prefixlength
+    nft_tables: list[str]           # "ip wg-quick-wg0", "ip6 wg-quick-wg0"
+    mtu: int
+    dns: list[str]                  # from the lab file: shown, never applied in a lab
+    dns_applied: bool = False
+
+
+@dataclass
 class NodeState:
     name: str
     ifaces: list[IfaceState]
     routes: list[RouteState]
     wireguard: list[WgIface]
     peer_names: dict[str, str] = field(default_factory=dict)   # public key -> node
+    wg_quick: list[WgQuickState] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +87,26 @@ def read_node(node: Node, keys: dict[str, str]) -> NodeState:
     return NodeState(node.name, ifaces, routes, node.wg(), by_key)
 
 
+def read_wg_quick(node: Node, model_node, st: NodeState) -> list[WgQuickState]:
+    """What wg-quick made for the node's wg-quick interfaces (the lab file says which they are)."""
+    quick = [w for w in model_node.wireguard.values() if w.quick] if model_node else []
+    if not quick:
+        return []
+    rules = [("ipv6 " if fam == "-6" else "") + " ".join(line.split()) for fam in ("-4", "-6")
+             for line in node.run(["ip", fam, "rule", "show"]).stdout.splitlines()]
+    tables = [" ".join(line.split()[1:3]) for line in node.run(["nft", "list", "tables"]).stdout.splitlines()
+              if line.startswith("table ")]
+    wg = {w.name: w for w in st.wireguard}
+    mtu = {i.name: i.mtu for i in st.ifaces}
+    out = []
+    for w in quick:
+        mark = wg[w.name].fwmark if w.name in wg else 0
+        mine = [r for r in rules if (mark and f"lookup {mark}" in r) or "suppress_prefixlength" in r]
+        out.append(WgQuickState(w.name, mark, mine, [t for t in tables if t.endswith(f" wg-quick-{w.name}")],
+                                mtu.get(w.name, 0), list(w.quick.dns)))
+    return out
+
+
 def problems(net: Network, nodes: list[NodeState]) -> list[str]:
     """What the lab made that is not there any more (an interface, a WireGuard daemon): not a
     misconfiguration, which diagnose finds, but a lab that is broken."""
@@ -96,6 +131,8 @@ def problems(net: Network, nodes: list[NodeState]) -> list[str]:
 def network_status(net: Network) -> LabStatus:
     st = net.state
     nodes = [read_node(n, net.keys) for n in net.nodes.values()]
+    for ns in nodes:
+        ns.wg_quick = read_wg_quick(net.nodes[ns.name], net.model.nodes.get(ns.name), ns)
     found = problems(net, nodes)
     return LabStatus(net.name, st.stage if st else -1, st.stage_name if st else "",
                      st.wg_impl if st else "", (st.complete if st else True) and not found, nodes, time.time(),

@@ -2,7 +2,11 @@
 
 Works from the state file when there is one, and from the naming scheme
 (``wgt-<lab>-*`` namespaces, ``/run/wgtrace/<lab>``) when a crash left no usable
-state. Processes are found by the network namespace they live in, never by name.
+state. A lab's processes are those in its nodes' PID namespaces and in its network
+namespaces, never found by name. Killing a node's init makes the kernel kill every process
+of the node, also those a student or a fix started (an sshd, whose process title overwrites
+its environment; a command that left the node's network namespace): nothing is left holding
+a namespace, and nothing outside the lab is touched.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ import time
 
 from ..errors import UsageError
 from ..model.labfile import LAB_NAME_RE
-from .runtime import NETNS_DIR, RUN_ROOT, lab_dir, load_state, running_labs
+from ..nodes.nsexec import is_init, ns_id, nspid
+from .runtime import NETNS_DIR, RUN_ROOT, LabState, lab_dir, load_state, running_labs
 
 
 def _lab_netns(lab: str) -> list[str]:
@@ -28,27 +33,65 @@ def _lab_netns(lab: str) -> list[str]:
     return sorted(names)
 
 
-def _pids_in(netns_inodes: set[tuple[int, int]], lab: str) -> list[int]:
-    """Processes of the lab: living in one of its namespaces, or started by wgtrace in one of its
-    nodes (every such process carries WGTRACE_LAB=<lab> in its environment, even if its
-    namespace has already lost its name)."""
-    pids = []
+def _netns_ids(names: list[str]) -> set[tuple[int, int]]:
+    """The lab's network namespaces that are still pinned, by (device, inode) of nsfs. A file in
+    /run/netns that is no longer a namespace (its mount gone after a crash) has a tmpfs inode
+    number, which may equal some other lab's namespace inode: matching on st_ino alone would
+    kill that lab's processes."""
+    nsfs = os.stat("/proc/self/ns/net").st_dev
+    ids = set()
+    for n in names:
+        try:
+            st = os.stat(NETNS_DIR / n)
+        except OSError:
+            continue
+        if st.st_dev == nsfs:
+            ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _marked_init(pid: str, marker: bytes) -> bool:
+    """pid 1 of a PID namespace one below ours, whose environment carries the lab's mark."""
+    ns = nspid(pid)
+    if len(ns) != 2 or ns[1] != 1:
+        return False
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _pids_of(lab: str, st: LabState | None, netns: set[tuple[int, int]]) -> list[int]:
+    """The lab's processes, inits first: the inits recorded in its state (checked to be pid 1 of
+    the recorded namespace: a namespace's inode number is reused once it is gone), every process
+    in those PID namespaces or in the lab's network namespaces, and the PID namespaces of those
+    (made by a lab up that crashed before recording them). Without recorded inits (a crash, a
+    lost state), also a node's init found by the lab's mark in its environment."""
     me = os.getpid()
+    own_pid = ns_id("self", "pid")
+    inits = {pid: ino for pid, ino in (st.inits.values() if st else ()) if is_init(pid, ino)}
+    pidns = set(inits.values())
+    look_for_marks = not (st and st.inits)
     marker = f"WGTRACE_LAB={lab}".encode()
+    pids: set[int] = set()
+    foreign: list[tuple[int, int]] = []       # (pid, PID namespace inode) beyond our namespace
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
-        try:
-            st = os.stat(f"/proc/{entry}/ns/net")
-            if (st.st_dev, st.st_ino) in netns_inodes:
-                pids.append(int(entry))
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
+        p_ns = ns_id(entry, "pid")
+        if p_ns is None:
             continue
-    return pids
+        if ns_id(entry, "net") in netns:
+            pids.add(int(entry))
+            if p_ns != own_pid and nspid(entry)[-1:] == [1]:
+                pidns.add(p_ns[1])                   # a node's init not recorded yet
+        elif p_ns != own_pid:
+            foreign.append((int(entry), p_ns[1]))
+            if look_for_marks and _marked_init(entry, marker):
+                pidns.add(p_ns[1])
+    pids |= {p for p, ino in foreign if ino in pidns}
+    return sorted(pids, key=lambda p: (p not in inits, p))
 
 
 def lab_down(lab: str) -> bool:
@@ -58,21 +101,12 @@ def lab_down(lab: str) -> bool:
         raise UsageError(f"{lab!r} is not a lab name (lower-case letters and digits, "
                          f"at most 12 characters).")
     names = _lab_netns(lab)
-    # A namespace is identified by (device, inode) of nsfs. A file in /run/netns that is no longer
-    # a namespace (its mount gone after a crash) has a tmpfs inode number, which may equal some
-    # other lab's namespace inode: matching on st_ino alone would kill that lab's processes.
-    nsfs = os.stat("/proc/self/ns/net").st_dev
-    inodes = set()
-    for n in names:
-        try:
-            st = os.stat(NETNS_DIR / n)
-        except OSError:
-            continue
-        if st.st_dev == nsfs:
-            inodes.add((st.st_dev, st.st_ino))
-    # Scan, kill, and scan again: a process may fork (a daemon starting) between scan and kill.
+    st = load_state(lab)
+    netns = _netns_ids(names)
+    # Kill, and look again: a process may fork between the scan and the kill (inits first: then
+    # nothing in their nodes can fork any more).
     for _ in range(5):
-        pids = [p for p in _pids_in(inodes, lab) if not _zombie(p)]
+        pids = [p for p in _pids_of(lab, st, netns) if not _zombie(p)]
         if not pids:
             break
         _kill_all(pids)
@@ -85,11 +119,14 @@ def lab_down(lab: str) -> bool:
 
 
 def leftovers(lab: str) -> list[str]:
-    """What of ``lab`` is still on this machine (namespaces, its directory, its processes)."""
+    """What of ``lab`` is still on this machine (namespaces, its directory, its nodes' inits:
+    while an init lives, so may every process of its node)."""
     left = [f"namespace {n}" for n in _lab_netns(lab) if (NETNS_DIR / n).exists()]
     if lab_dir(lab).exists():
         left.append(f"directory {lab_dir(lab)}")
-    left += [f"process {p}" for p in _pids_in(set(), lab) if not _zombie(p)]
+    marker = f"WGTRACE_LAB={lab}".encode()
+    left += [f"process {p}" for p in os.listdir("/proc")
+             if p.isdigit() and _marked_init(p, marker) and not _zombie(int(p))]
     return left
 
 
@@ -113,19 +150,24 @@ def _last_one_out() -> None:
 
 
 def _kill_all(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """SIGKILL, no SIGTERM first: the namespaces go, so nothing needs to clean up after itself;
+    a node's init takes its node with it. Wait until they are gone; one of them that is our own
+    child (a command we started in a node) we reap, or its init would wait for it."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 3.0
+    while pids and time.monotonic() < deadline:
         for pid in pids:
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
                 pass
-        deadline = time.monotonic() + (1.0 if sig == signal.SIGTERM else 2.0)
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)]
-            if pids:
-                time.sleep(0.01)
-        if not pids:
-            return
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)]
+        if pids:
+            time.sleep(0.005)
 
 
 def _remove_netns(name: str) -> None:

@@ -24,6 +24,7 @@ class Route:
     stage: str | None = None
     table: int | None = None  # None: the main table
     family: int = 4          # 4 or 6 ("default" is either)
+    made_by: str | None = None   # the wg-quick interface that makes it (not typed by the lab)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class IpRule:
     priority: int | None = None
     stage: str | None = None
     family: int = 4
+    made_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Sysctl:
     key: str
     value: str
     stage: str | None = None
+    made_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class WgQuick:
+    """An interface wg-quick brings up (``wg_quick = true``) from a file the lab writes: what that
+    file says beyond WireGuard's own keys. wg-quick makes the routes, rules and sysctl of its
+    AllowedIPs itself; the model lists them as items ``made_by`` the interface."""
+    table: str = "auto"              # Table: auto, off, main or a number
+    fwmark: int | None = None        # FwMark as written (None: wg-quick picks one for a full tunnel)
+    dns: tuple[str, ...] = ()        # DNS: shown, never applied (a lab has no resolver)
+
+
+@dataclass(frozen=True)
 class WgInterface:
     name: str
     addresses: tuple[str, ...]       # "10.66.66.1/24", "fd42:42:42::1/64": one or more, any family
@@ -97,6 +110,8 @@ class WgInterface:
     stage: str | None
     peers: tuple[Peer, ...] = ()
     fwmark: int | None = None        # marks its own datagrams (a full tunnel's policy routing)
+    mtu: int | None = None           # None: the default (wireguard's 1420, or wg-quick's own choice)
+    quick: WgQuick | None = None     # brought up by wg-quick (None: by ip and wg, command by command)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from ..addr import family, same_address
 from . import fields as F
 from .lab import (Check, Endpoint, IpRule, Lab, Link, NftCommand, Node, Peer, Route, Rule, Service, Stage,
                   Sysctl, WgInterface)
+from .wgquick import KEYS as QUICK_KEYS, made_items, parse_quick
 
 TOP_KEYS = {"name", "description", "params", "probe", "checks", "stages", "nodes", "links"}
 NODE_KEYS = {"description", "addresses", "bridges", "routes", "rules", "sysctl", "policies",
@@ -77,10 +78,27 @@ class _NodeParser:
             if wg:
                 wgs[wname] = wg
         rules = self.iptables(key, nd, "iptables", 4) + self.iptables(key, nd, "ip6tables", 6)
+        routes, sysctls, ip_rules = self.routes(key, nname, nd), self.sysctls(key, nd), self.ip_rules(key, nd)
+        for wname, w in wgs.items():
+            if w.quick:
+                self.made_by_wg_quick(f"{key}.wireguard.{wname}", w, routes, ip_rules, sysctls)
         return Node(nname, F.text(errs, f"{key}.description", nd.get("description")), addresses, tuple(bridges),
-                    tuple(self.routes(key, nname, nd)), tuple(self.sysctls(key, nd)), policies,
-                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(self.ip_rules(key, nd)), policies6,
+                    tuple(routes), tuple(sysctls), policies,
+                    tuple(rules), wgs, tuple(self.services(key, nd)), tuple(ip_rules), policies6,
                     tuple(self.nft(key, nd)))
+
+    def made_by_wg_quick(self, wk: str, w: WgInterface, routes: list, ip_rules: list, sysctls: list) -> None:
+        """Add what wg-quick makes for ``w`` to the node's items; one the lab file also declares
+        would be typed again after wg-quick made it (and fail: the route exists)."""
+        from .wgquick import made_items
+        mr, mrules, msys, _ = made_items(w)
+        same = lambda x: {k: v for k, v in vars(x).items() if k not in ("stage", "made_by", "priority")}
+        for kind, have, made in (("routes", routes, mr), ("rules", ip_rules, mrules)):
+            for m in made:
+                if any(same(h) == same(m) for h in have):
+                    self.errs.add(f"{wk}.wg_quick", f"wg-quick makes {_said(m)} itself: leave it out of the node's {kind}")
+            have += made
+        sysctls += [s for s in msys if not any(h.key == s.key for h in sysctls)]
 
     def policies(self, key: str, nd: dict, name: str) -> dict[str, str]:
         out = {}
@@ -180,7 +198,7 @@ class _NodeParser:
             errs.add(wk, "must be a table")
             return None
         F.iface(errs, wk, wname)
-        F.unknown(errs, wk, w, {"address", "listen_port", "fwmark", "stage", "peers"})
+        F.unknown(errs, wk, w, {"address", "listen_port", "fwmark", "stage", "peers"} | QUICK_KEYS)
         addrs = F.cidrs(errs, f"{wk}.address", w.get("address"))
         port = w.get("listen_port")
         if port is not None and not (type(port) is int and 0 < port < 65536):
@@ -210,9 +228,14 @@ class _NodeParser:
                 errs.add(f"{pk}.peer", "required: the name of a node")
                 continue
             peers.append(Peer(peer, tuple(allowed), ep, ka, self.stage_of(pk, p)))
+        quick, mtu = parse_quick(errs, wk, w, fw)
         if not addrs:
             return None
-        return WgInterface(wname, addrs, port, self.stage_of(wk, w), tuple(peers), fw)
+        wg = WgInterface(wname, addrs, port, self.stage_of(wk, w), tuple(peers), fw, mtu, quick)
+        if quick:           # the fwmark it will have: wg-quick picks one for a full tunnel
+            from dataclasses import replace
+            wg = replace(wg, fwmark=made_items(wg)[3])
+        return wg
 
     def services(self, key: str, nd: dict) -> list[Service]:
         out = []
@@ -226,6 +249,15 @@ class _NodeParser:
             else:
                 out.append(Service(s["kind"], s["port"]))
         return out
+
+
+def _said(item) -> str:
+    """A route or rule wg-quick makes, as ``ip`` would show it."""
+    if isinstance(item, Route):
+        return f"the route {item.dst} dev {item.dev}" + (f" table {item.table}" if item.table else "")
+    mark = f"{'not ' if item.invert else ''}fwmark {item.fwmark} " if item.fwmark else ""
+    sp = f" suppress_prefixlength {item.suppress_prefixlength}" if item.suppress_prefixlength is not None else ""
+    return f"the rule {mark}table {item.table}{sp}"
 
 
 def parse_links(errs: F.Errors, data: dict, nodes: dict[str, Node]) -> tuple[list[Link], list[int]]:

@@ -2,7 +2,8 @@
 
 Python reads TOML but does not write it; the lab file's shape is small and known, so this writes
 it directly. Every string goes out as a TOML basic string (JSON's escaping is valid TOML), every
-key bare when it can be, quoted otherwise; comments are one printable line each.
+key bare when it can be, quoted otherwise; comments are one printable line each (an item of a
+list may carry one in its ``#`` entry: written beside it, never as data).
 """
 from __future__ import annotations
 
@@ -38,11 +39,18 @@ def _entries(d: dict, skip: tuple = ()) -> list[str]:
             continue
         if k in LONG and isinstance(v, list) and v:
             out.append(f"{key(k)} = [")
-            out += [f"  {value(x)}," for x in v]
+            out += [_item(x) for x in v]
             out.append("]")
         else:
             out.append(f"{key(k)} = {value(v)}")
     return out
+
+
+def _item(x) -> str:
+    """One item of a long list; a table's ``#`` entry is written as a comment beside it."""
+    if isinstance(x, dict) and "#" in x:
+        return f"  {value({k: v for k, v in x.items() if k != '#'})},  {comment(str(x['#']))}"
+    return f"  {value(x)},"
 
 
 def comment(text: str) -> str:

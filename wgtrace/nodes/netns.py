@@ -1,8 +1,9 @@
-"""A node of a lab: a network namespace with its own /run and /root, on this machine.
+"""A node of a lab: namespaces held by the node's init, with its own /run and /root, on this machine.
 
-Commands run in the namespace with the node's directories bind-mounted (nodes/nsexec.py);
-state is read in-process: netlink (pyroute2) and /proc/sys opened from inside the namespace
-with setns(2), the capture is one AF_PACKET socket opened there (nodes/packetsock.py).
+Commands join the init's network, PID, mount and UTS namespaces (nodes/nsexec.py), so they see
+the node's processes alone and its own /run and /root; state is read in-process: netlink
+(pyroute2) and /proc/sys opened from inside the network namespace with setns(2), the capture is
+one AF_PACKET socket opened there (nodes/packetsock.py).
 """
 from __future__ import annotations
 
@@ -48,13 +49,15 @@ class NetnsNode(Node):
     kind = "netns"
 
     def __init__(self, netns_path: str, base: Path, name: str, lab: str,
-                 wg_impl: str = "kernel", wg_uid: int | None = None) -> None:
+                 wg_impl: str = "kernel", wg_uid: int | None = None,
+                 init: tuple[int, int] | None = None) -> None:
         self.name = name
         self.lab = lab
         self.wg_impl = wg_impl
         self.netns_path = netns_path
         self.base = base                      # the node's directory: its run/ and root/
         self.wg_uid = wg_uid                  # wireguard-go runs as this user (None: as root)
+        self.init = init                      # (pid, PID namespace inode) of the node's init
         self._ipr = None                      # one netlink socket for the state readers, kept open
         self._names: dict[int, str] | None = None
 
@@ -79,14 +82,58 @@ class NetnsNode(Node):
                    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
         if self.wg_uid is not None and self.wg_impl == "wireguard-go":
             env["WGTRACE_WG_UID"] = str(self.wg_uid)
+        if self.wg_impl == "wireguard-go":     # wg-quick's own fallback, through the shim
+            env["WG_QUICK_USERSPACE_IMPLEMENTATION"] = str(SHIM_DIR / "wg-quick-userspace")
         return env
 
     def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
         env = self.env()
         env.update(kw.pop("env", {}) or {})
-        fn = nsexec.preexec(self.netns_path, str(self.run_dir), str(self.home_dir),
-                            self.name, kept_paths())
-        return subprocess.Popen(list(argv), preexec_fn=fn, env=env, **kw)
+        fd = self.init_fd()
+        try:
+            with nsexec.children_in(fd):
+                # Popen returns once the child has executed (or failed to): the pidfd is done with
+                return subprocess.Popen(list(argv), preexec_fn=nsexec.joiner(fd), env=env, **kw)
+        except ProcessLookupError:          # the init died since it was checked
+            raise self._stopped() from None
+        finally:
+            os.close(fd)
+
+    def init_fd(self) -> int:
+        """A new pidfd of the node's init, checked to be it (a pid alone may have been reused).
+        Not kept: node objects are made freely and dropped without ``close``."""
+        fd = None
+        if self.init:
+            try:
+                fd = os.pidfd_open(self.init[0])
+            except OSError:
+                pass
+            if fd is not None and not nsexec.is_init(*self.init):
+                os.close(fd)
+                fd = None
+        if fd is None:
+            raise self._stopped()
+        return fd
+
+    def _stopped(self) -> Exception:
+        from ..errors import LabStateError
+        return LabStateError(f"node {self.name} of lab {self.lab} has stopped (its init process is gone): "
+                             f"run 'wgtrace lab down {self.lab}' and bring it up again.")
+
+    def alive(self) -> bool:
+        """Is the node's init running (and with it, the node)?"""
+        return bool(self.init) and nsexec.is_init(*self.init)
+
+    def host_pid(self, node_pid: int) -> int | None:
+        """The pid, as this machine sees it, of the node's process ``node_pid`` (as the node sees
+        it, e.g. in a pid file in its /run); None if the node has no such process."""
+        if not self.alive():
+            return None
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (nsexec.ns_id(entry, "pid") or (0, 0))[1] == self.init[1]:
+                if nsexec.nspid(entry)[-1:] == [node_pid]:
+                    return int(entry)
+        return None
 
     # --- inside the namespace, in this process ------------------------------------------
     @contextlib.contextmanager
@@ -232,13 +279,7 @@ class NetnsNode(Node):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
             return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
-            ct = Conntrack()
-            try:
-                entries = list(ct.dump(family=socket.AF_INET6 if ":" in src else socket.AF_INET))
-            except Exception:        # no conntrack in this kernel: no evidence, not an error
-                entries = []
-            finally:
-                ct.close()
+            entries = self._ct_dump(Conntrack, src, dst)
         out = []
         try:
             for e in entries:
@@ -248,6 +289,24 @@ class NetnsNode(Node):
         except (KeyError, TypeError):
             pass
         return out
+
+    @staticmethod
+    def _ct_dump(Conntrack, src: str, dst: str) -> list:
+        """The flow's entries, filtered in the kernel (5.8+); else the whole IPv4 table (pyroute2's
+        dump takes no family: the table of another family is not read this way)."""
+        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+        for ask in ({"tuple_orig": NFCTAttrTuple(family=fam, saddr=src, daddr=dst)}, {} if fam == socket.AF_INET else None):
+            if ask is None:
+                break
+            ct = Conntrack()
+            try:
+                return list(ct.dump(**ask))
+            except Exception:        # an older kernel, or no conntrack: no evidence, not an error
+                pass
+            finally:
+                ct.close()
+        return []
 
     # --- the probe ------------------------------------------------------------------------
     def open_capture(self) -> CaptureSource:

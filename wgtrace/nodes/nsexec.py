@@ -1,24 +1,32 @@
 """Run a process inside a lab node.
 
-A node is a network namespace plus a private view of two directories: the
-node's own ``/run`` (so wireguard-go's ``/run/wireguard/wg0.sock`` belongs to
-that node alone) and ``/root`` (its home, holding ``./private``). Each command
-gets a fresh mount namespace in which those are bind-mounted, like
-``ip netns exec`` does for ``/etc/netns``; nothing is mounted on the host.
+A node is a set of namespaces held by its init (nodes/nsinit.py): network, PID, mount (the
+node's own /run, /root, /proc, /sys) and UTS (its hostname). A command joins them: the calling
+thread points its PID namespace for children at the node's (setns(2) on the init's pidfd), so
+the fork that subprocess makes is born in the node, and the child joins the network, mount and
+UTS namespaces before it executes. Its parent is still the caller: exit codes, Ctrl-C, the
+terminal and ``Popen.kill`` work as for any child, and ``ps`` in the node shows the node alone.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
+from typing import Iterator
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_BIND = 0x1000
 MS_REC = 0x4000
-MS_SLAVE = 1 << 19
+MS_PRIVATE = 1 << 18
+MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -50,69 +58,59 @@ def setns_fd(fd: int, nstype: int) -> None:
     _check(_libc.setns(fd, nstype), "setns")
 
 
-def enter_node(netns_path: str, run_dir: str | None, home_dir: str | None,
-               hostname: str | None, keep: list[str] = ()) -> None:
-    """Move the calling (single-threaded, freshly forked) process into a node. ``keep``: paths
-    under /root that must stay visible over the node's own /root (the Python running wgtrace)."""
-    setns(netns_path, CLONE_NEWNET)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
-    # Keep our mounts from propagating back to the host.
-    _mount(None, "/", None, MS_SLAVE | MS_REC)
-    # /sys must show this namespace's devices (as `ip netns exec` does).
-    _libc.umount2(b"/sys", MNT_DETACH)
-    _mount("sysfs", "/sys", "sysfs", 0)
-    if home_dir:
-        for path in keep:
-            # Bound into the node's home first, so the recursive bind below carries them.
-            spot = os.path.join(home_dir, os.path.relpath(path, "/root"))
-            try:
-                os.makedirs(spot, exist_ok=True)
-                _mount(path, spot, None, MS_BIND | MS_REC)
-            except OSError:
-                pass          # not there: nothing to keep
-        _mount(home_dir, "/root", None, MS_BIND | MS_REC)
-    if run_dir:
-        _mount(run_dir, "/run", None, MS_BIND)
-    if hostname:
-        name = hostname.encode()
-        _check(_libc.sethostname(name, len(name)), "sethostname")
+_own_pidns: list[int] = []          # our own PID namespace (every thread's), to come back to
 
 
-def preexec(netns_path: str, run_dir: str | None, home_dir: str | None,
-            hostname: str | None, keep: list[str] = ()):
-    """A ``preexec_fn`` for subprocess that enters the node before exec."""
+@contextlib.contextmanager
+def children_in(pidfd: int) -> Iterator[None]:
+    """While inside, processes this thread forks are born in the PID namespace of the process
+    behind ``pidfd`` (only this thread's children: other threads are not affected)."""
+    if not _own_pidns:
+        _own_pidns.append(os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
+    setns_fd(pidfd, CLONE_NEWPID)
+    try:
+        yield
+    finally:
+        setns_fd(_own_pidns[0], CLONE_NEWPID)
+
+
+def joiner(pidfd: int):
+    """A ``preexec_fn`` for subprocess: join the network, mount and UTS namespaces of the process
+    behind ``pidfd``, in the node's home (joining a mount namespace leaves us at its /)."""
     def _fn() -> None:
-        enter_node(netns_path, run_dir, home_dir, hostname, keep)
-        if home_dir:
-            os.chdir("/root")
+        setns_fd(pidfd, CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS)
+        os.chdir("/root")
     return _fn
 
 
-MS_SHARED = 1 << 20
+def ns_id(pid: int | str, kind: str) -> tuple[int, int] | None:
+    """(device, inode) of a process's namespace of ``kind`` ("net", "pid"), None if it is gone."""
+    try:
+        st = os.stat(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
-def create_netns(paths: list[str]) -> None:
-    """What ``ip netns add`` does, for several namespaces with one fork: make /run/netns a shared
-    mount point, then in a child, for each name, unshare a new network namespace and pin it by
-    bind-mounting /proc/self/ns/net onto the file."""
-    netns_dir = os.path.dirname(paths[0])
-    os.makedirs(netns_dir, exist_ok=True)
-    if _libc.mount(b"", netns_dir.encode(), b"none", MS_SHARED | MS_REC, None) != 0:
-        _mount(netns_dir, netns_dir, None, MS_BIND | MS_REC)     # not a mount point yet
-        _mount(None, netns_dir, None, MS_SHARED | MS_REC)
-    for p in paths:
-        os.close(os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            for p in paths:
-                _check(_libc.unshare(CLONE_NEWNET), "unshare")
-                _mount("/proc/self/ns/net", p, None, MS_BIND)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise OSError(1, "could not create the network namespaces")
+def nspid(pid: int | str) -> list[int]:
+    """The process's pid in each PID namespace from ours down to its own ([] if it is gone or a
+    zombie, which keeps its pids until it is reaped)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return []
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    if fields.get("State", "Z").split()[:1] in (["Z"], ["X"]):
+        return []
+    try:
+        return [int(x) for x in fields.get("NSpid", "").split()]
+    except ValueError:
+        return []
+
+
+def is_init(pid: int, pidns_ino: int) -> bool:
+    """Is ``pid`` still pid 1 of the PID namespace with inode ``pidns_ino`` (a node's init), and
+    alive?"""
+    ns = ns_id(pid, "pid")
+    return ns is not None and ns[1] == pidns_ino and nspid(pid)[-1:] == [1]

@@ -24,7 +24,17 @@ REDACT_AWK = ('BEGIN { FS = "\\t"; OFS = "\\t" } '
               'NF == 5 { $2 = "(hidden)"; print; next } '
               'NF == 9 { if ($3 != "(none)") $3 = "(hidden)"; print; next }')
 TOOLS = ("ip", "wg", "python3", "tcpdump", "iptables-save", "ip6tables-save", "nft", "conntrack", "awk",
-         "bridge", "timeout")
+         "bridge", "timeout", "resolvconf")
+# wg-quick files, read on the host with their secrets left there: PrivateKey and PresharedKey lines
+# are dropped, and any other word shaped like a key (in a hook) is replaced; PublicKey lines stay.
+WG_FILE_MARK = "@@wgtrace-file "
+KEY_RE_AWK = "[A-Za-z0-9+\\/]" * 43 + "="
+WG_FILES_AWK = ('FNR == 1 { print "' + WG_FILE_MARK + '" FILENAME } /^@@/ { next } '
+                '{ k = $0; sub(/=.*/, "", k); gsub(/[ \\t]/, "", k); k = tolower(k) } '
+                'k == "privatekey" || k == "presharedkey" { next } '
+                'k != "publickey" { gsub(/' + KEY_RE_AWK + '/, "(key)") } { print }')
+WG_FILES_SH = ('for f in /etc/wireguard/*.conf; do [ -f "$f" ] || continue; '
+               f'awk {shlex.quote(WG_FILES_AWK)} "$f" | head -c 1048576; done; true')
 SYSCTL_FILES = ("/proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/icmp_echo_ignore_all "
                 "/proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/conf/*/send_redirects "
                 "/proc/sys/net/ipv6/conf/*/forwarding /proc/sys/net/ipv6/conf/*/disable_ipv6")
@@ -53,6 +63,7 @@ wgsock() {{ ls /run/wireguard 2>/dev/null; true; }}
 wgdump() {{ {redact_command(s)}; }}
 sysc() {{ grep -H . {SYSCTL_FILES} 2>/dev/null; true; }}
 conn() {{ echo "$SSH_CONNECTION"; }}
+WGFILES={shlex.quote(WG_FILES_SH)}
 sec id id -u
 sec tools tools
 {"sec sudo sudo -n true" if sudo else ""}
@@ -67,6 +78,7 @@ sec sysctl sysc
 sec wgsock wgsock
 sec wgifaces {s}wg show interfaces
 sec wgdump wgdump
+sec wgfiles {s}sh -c "$WGFILES"
 sec iptables {s}iptables-save -c
 sec ip6tables {s}ip6tables-save -c
 sec nft {s}nft -j list ruleset
@@ -132,6 +144,7 @@ class HostState:
     nft: str = ""                       # nft -j list ruleset ("" where the host has no nft)
     nft_error: str = ""
     rules6: list[dict] = field(default_factory=list)
+    wg_files: dict[str, str] = field(default_factory=dict)    # /etc/wireguard/NAME.conf -> its text, secrets out
     ssh_client: tuple[str, str] | None = None
     clock: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)     # section -> what went wrong
@@ -231,6 +244,19 @@ def parse_conntrack(text: str, src: str, dst: str) -> list[tuple[str, str, str, 
     return out
 
 
+def parse_wg_files(text: str) -> dict[str, str]:
+    """The ``wgfiles`` section: each file's name on a marker line, then its lines."""
+    out: dict[str, str] = {}
+    name = None
+    for line in text.split("\n"):
+        if line.startswith(WG_FILE_MARK):
+            name = line[len(WG_FILE_MARK):].strip()
+            out[name] = ""
+        elif name is not None:
+            out[name] += line + "\n"
+    return out
+
+
 def parse_snapshot(text: str, mark: str) -> HostState:
     sec = split_sections(text, mark)
     st = HostState()
@@ -260,6 +286,7 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         st.wg = parse_dump(get("wgdump").out)
     else:
         st.wg_error = get("wgifaces").err
+    st.wg_files = parse_wg_files(get("wgfiles").out)
     if get("iptables").status == 0:
         st.iptables = get("iptables").out
     else:

@@ -38,6 +38,8 @@ def status_view(st: LabStatus, lang: str = "en") -> Group:
             if r.via or r.dst == "default":
                 lines.append(Text(f"  route {r.dst}" + (f" via {r.via}" if r.via else "")
                                   + (f" dev {r.dev}" if r.dev else ""), "dim"))
+        for q in n.wg_quick:
+            lines.append(Text(_wg_quick_line(q, lang), "magenta"))
         for w in n.wireguard:
             for p in w.peers:
                 who = n.peer_names.get(p.public_key, p.public_key[:10] + "…")
@@ -47,3 +49,15 @@ def status_view(st: LabStatus, lang: str = "en") -> Group:
                     (p.endpoint or "(none)", "yellow"), f"  allowed {','.join(p.allowed_ips) or '(none)'}",
                     "  handshake ", (hs, "red" if hs == "never" else "green")))
     return Group(*lines)
+
+
+def _wg_quick_line(q, lang: str) -> str:
+    from ..texts import say
+    parts = [say("wgquick_status.up", lang, iface=q.iface, mtu=q.mtu)]
+    if q.fwmark:
+        parts.append(say("wgquick_status.fwmark", lang, mark=hex(q.fwmark), rules=len(q.rules)))
+    if q.nft_tables:
+        parts.append(say("wgquick_status.nft", lang, tables=", ".join(q.nft_tables)))
+    if q.dns:
+        parts.append(say("wgquick_status.dns", lang, servers=", ".join(q.dns)))
+    return "  " + "; ".join(parts)

@@ -68,6 +68,10 @@ def words(section: str, lang: str = "en") -> dict[str, str]:
 
 
 def explain(cause: str, params: dict, lang: str = "en") -> str:
+    """The cause's explanation; a verdict whose params name a ``variant`` has its own words
+    (``[cause_variant]``, ``CAUSE-VARIANT``) for the same cause."""
+    if params.get("variant"):
+        return say(f"cause_variant.{cause}-{params['variant']}", lang, **params)
     return say(f"cause.{cause}", lang, **params)
 
 

@@ -62,6 +62,15 @@ def _stems(stems: list[str]):
         yield "-".join(words[common:])
 
 
+def _stem(shown: str, bare: list[str]) -> str:
+    """What a bare FILE names its node after: its name, or its directory's when other bare files
+    have the same name (``alice/wg0.conf bob/wg0.conf``, as ``lab export`` writes them)."""
+    p = Path(shown)
+    same = sum(1 for b in bare if Path(b).name == p.name) > 1
+    parent = p.resolve().parent.name if same else ""
+    return parent or p.name.removesuffix(".conf")
+
+
 def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", lang: str = "en") -> ImportResult:
     from ..model.fields import LAB_NAME_RE, NAME_RE
     from .hooks import read_hooks
@@ -102,10 +111,42 @@ def import_files(pairs: list[tuple[str | None, Path]], name: str = "imported", l
         n = len(problems)
         raise LabFileError(Said("wgquick_error.summary", {"count": n}).text(lang), [p.text(lang) for p in problems])
     taken = given | used
-    stems = _stems([Path(f.shown).name.removesuffix(".conf") for node, f in files if node is None])
+    stems = _stems([_stem(f.shown, [g.shown for n, g in files if n is None]) for node, f in files if node is None])
     members = [Member(node or node_name(next(stems), taken), f, read_hooks(f)) for node, f in files]
     got = infer(members, name)
     shown = [Path(f.shown).name for _, f in files]
     return ImportResult(render(got.lab, lang), [s.text(lang) for s in got.notes],
                         [s.text(lang) for s in got.findings], [w.text(lang) for w in warnings],
                         header(shown, got.notes, got.findings, lang))
+
+
+def file_args(args: list[str]) -> list[tuple[str | None, Path]]:
+    """``NODE=FILE`` or ``FILE`` as typed: a name before ``=`` (no ``/`` in it, and not a file of
+    that whole name) names the node; a bare file names its node after itself."""
+    out: list[tuple[str | None, Path]] = []
+    for a in args:
+        node, eq, path = a.partition("=")
+        if eq and node and "/" not in node and path and not Path(a).exists():
+            out.append((node, Path(path)))
+        else:
+            out.append((None, Path(a)))
+    return out
+
+
+def import_to(args: list[str], output: str | None, name: str | None, lang: str = "en") -> ImportResult:
+    """``wgtrace lab import``: read the files, write the lab file to ``output`` (checked to load
+    as it is written); the lab is named ``name``, else after ``output``, else "imported"."""
+    from ..hosts.write import lab_name
+    from ..model.parse import parse_lab
+    from .words import Said
+    if not args:
+        raise LabFileError(Said("wgquick_cli.no-files").text(lang))
+    r = import_files(file_args(args), lab_name(name, output, "imported"), lang)
+    parse_lab(r.lab, output or "(the imported lab)")      # what it writes loads: a failure here is a bug
+    if output:
+        try:
+            Path(output).write_text(r.text(), encoding="utf-8")
+        except OSError as e:
+            from ..errors import UsageError
+            raise UsageError(Said("wgquick_cli.cannot-write", {"path": output, "why": e.strerror or str(e)}).text(lang)) from None
+    return r

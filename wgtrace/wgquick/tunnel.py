@@ -35,6 +35,7 @@ def node_data(m, site, u, members, v6: bool, notes: list[Said], findings: list[S
     routes = list(u.routes.get(m.node, []))
     out: dict = {"description": _description(m, site), "addresses": u.addresses.get(m.node, {})}
     rules, sysctls, fw = [], [], {"iptables": [], "ip6tables": [], "policies": {}, "policies6": {}}
+    made, _, _, _ = allowed_routes(m, notes)       # wg-quick makes these in the lab as on the machine
     for a in m.hooks.actions:
         if a.kind in ("iptables", "ip6tables"):
             fw[a.kind].append({"rule": a.value})
@@ -46,18 +47,16 @@ def node_data(m, site, u, members, v6: bool, notes: list[Said], findings: list[S
         elif a.kind == "rule":
             rules.append(a.value)
         elif a.kind == "route":
-            if a.value.get("dev", m.f.iface) in (m.f.iface, m.wan):
-                routes.append(a.value)
-            else:
+            if a.value.get("dev", m.f.iface) not in (m.f.iface, m.wan):
                 notes.append(note("route-other-iface", m.f.shown, a.line, phase=a.phase, dev=a.value["dev"]))
+            elif _made(a.value, made):
+                findings.append(finding("route-made", m.f.shown, a.line, phase=a.phase, dst=a.value["dst"]))
+            else:
+                routes.append(a.value)
     notes.extend(m.hooks.skipped)
     if m.hooks.undo:
         notes.append(note("hooks-undo", m.f.shown, count=len(m.hooks.undo),
                           lines=", ".join(map(str, sorted(set(m.hooks.undo))))))
-    wr, wrules, wsys, mark = allowed_routes(m, notes)
-    routes += wr
-    rules += wrules
-    sysctls += [s for s in wsys if s not in sysctls]
     for fam in sorted(forwards(m, members)):
         key = "net.ipv4.ip_forward" if fam == 4 else "net.ipv6.conf.all.forwarding"
         if (fam == 4 or v6) and not any(s["key"] == key for s in sysctls):
@@ -72,11 +71,18 @@ def node_data(m, site, u, members, v6: bool, notes: list[Said], findings: list[S
     for k in ("policies", "policies6", "iptables", "ip6tables"):
         if fw[k]:
             out[k] = fw[k]
-    wg: dict = {"address": m.addresses[0] if len(m.addresses) == 1 else list(m.addresses)}
+    wg: dict = {"wg_quick": True, "address": m.addresses[0] if len(m.addresses) == 1 else list(m.addresses)}
     if i.listen_port:
         wg["listen_port"] = i.listen_port
-    if mark:
-        wg["fwmark"] = mark
+    if i.fwmark:
+        wg["fwmark"] = i.fwmark
+    if i.mtu:
+        wg["mtu"] = i.mtu
+    table = i.table or "auto"
+    if table != "auto":
+        wg["table"] = int(table) if table.isdigit() else table if table in ("off", "main") else "off"
+    if i.dns or i.dns_search:
+        wg["dns"] = list(i.dns + i.dns_search)
     wg["peers"] = [_peer(m, p, o, u) for p, o in m.peers if o is not None]
     out["wireguard"] = {m.f.iface: wg}
     _file_notes(m, notes)
@@ -110,8 +116,6 @@ def _file_notes(m, notes: list[Said]) -> None:
     i = m.f.interface
     if i.dns or i.dns_search:
         notes.append(note("dns", m.f.shown, i.lines.get("DNS"), servers=", ".join(i.dns + i.dns_search)))
-    if i.mtu and i.mtu != 1420:
-        notes.append(note("mtu", m.f.shown, i.lines.get("MTU"), mtu=i.mtu))
     if i.save_config:
         notes.append(note("save-config", m.f.shown, i.lines.get("SaveConfig")))
     notes.extend(m.f.notes)
@@ -142,6 +146,12 @@ def _endpoint(endpoint: tuple[str, int], o, u) -> str:
     if addr == public_address(u, o, 4) and port == o.f.interface.listen_port:
         return f"{o.node}:{o.wan}"
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def _made(route: dict, made: list[dict]) -> bool:
+    """Is this hook route one wg-quick has already made from AllowedIPs?"""
+    key = lambda r: (r["dst"], r.get("dev"), r.get("table"), r.get("via"))
+    return any(key(route) == key(x) for x in made)
 
 
 def allowed_routes(m, notes: list[Said]) -> tuple[list[dict], list[dict], list[dict], int | None]:
