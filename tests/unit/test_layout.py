@@ -87,3 +87,12 @@ def test_the_cli_starts_without_heavy_imports():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PKG.parent, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "scapy" not in r.stdout and "pyroute2" not in r.stdout, r.stdout
+
+
+def test_test_files_have_one_basename_each():
+    """pytest imports test modules by basename (tests/ has no packages): two files called alike in
+    unit/ and integration/ stop the whole run at collection."""
+    names: dict[str, Path] = {}
+    for p in (PKG.parent / "tests").rglob("test_*.py"):
+        assert p.name not in names, f"{p} and {names[p.name]} share a basename"
+        names[p.name] = p
