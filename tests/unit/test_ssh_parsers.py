@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from wgtrace.nodes import sshstate as S
-from wgtrace.nodes.ssh import _read_only, _wg_argv
+from wgtrace.nodes.guard import read_only as _read_only, wg_argv as _wg_argv
 from wgtrace.nodes.sshcapture import PcapStream, capture_filter, capture_script, frame_of
 from wgtrace.nodes.sshconn import Conn, explain
 from wgtrace.nodes.wgstate import parse_dump

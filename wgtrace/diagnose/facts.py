@@ -81,25 +81,27 @@ def _firewall_v1(rules: list, hits: list) -> Firewall:
     return Firewall(counts, [(by_text.get((r.table, r.chain, r.text), r), n) for r, n in moved.items()])
 
 
-def _run_everywhere(nodes: list[Node], argv: list[str]) -> dict[str, str | None]:
-    """Run one command on every node at once (started from this thread: preexec_fn and threads
-    don't mix), and collect what each printed (None where it failed)."""
+def _run_everywhere(nodes: list[Node], argvs: dict[str, list[str]]) -> dict[str, dict[str, str | None]]:
+    """Run every command on every node at once (started from this thread: preexec_fn and threads
+    don't mix; all started before any is waited for), and collect what each printed (None where
+    it failed): command name -> node -> output."""
     jobs = []
-    for h in nodes:
-        try:
-            jobs.append((h.name, h.start(argv)))
-        except Exception:        # OSError, or SubprocessError from a node that is gone
-            jobs.append((h.name, None))
-    out: dict[str, str | None] = {}
-    for name, job in jobs:
+    for name, argv in argvs.items():
+        for h in nodes:
+            try:
+                jobs.append((name, h.name, h.start(argv)))
+            except Exception:        # OSError, or SubprocessError from a node that is gone
+                jobs.append((name, h.name, None))
+    out: dict[str, dict[str, str | None]] = {name: {} for name in argvs}
+    for name, node, job in jobs:
         r = job.wait(10) if job else None
-        out[name] = r.stdout if r is not None and r.returncode == 0 else None
+        out[name][node] = r.stdout if r is not None and r.returncode == 0 else None
     return out
 
 
 def read_firewalls(nodes: list[Node]) -> dict[str, dict[FwRule, int]]:
     """Every provider's rules and counters on every node, read at once."""
-    outputs = {name: _run_everywhere(nodes, list(argv)) for name, argv in firewall.reads().items()}
+    outputs = _run_everywhere(nodes, {name: list(argv) for name, argv in firewall.reads().items()})
     return {h.name: firewall.parse({k: v.get(h.name) for k, v in outputs.items()}) for h in nodes}
 
 

@@ -26,7 +26,6 @@ def connect(hf: HostsFile) -> Hosts:
     try:
         pool.open()
         hosts.refresh()
-        hosts.measure()
     except BaseException:
         hosts.close()
         raise

@@ -9,13 +9,10 @@ nothing of it reaches a shell. The remote side ends tcpdump as soon as we close 
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import select
 import shlex
 import struct
 import subprocess
-import time
 
 from .base import CaptureSource, Frame
 
@@ -122,57 +119,36 @@ def frame_of(linktype: int, ts_ns: int, origlen: int, data: bytes, names: dict[i
     return Frame(ts_ns / 1e9, iface, pkttype == 4, hatype, frame, pkttype == 3, ts_ns)
 
 
-class _Timer:
-    """A timerfd (no thread): readable when a withheld frame is due."""
-
-    def __init__(self) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.timerfd_create(1, os.O_NONBLOCK | os.O_CLOEXEC)     # CLOCK_MONOTONIC
-
-    def arm(self, seconds: float) -> None:
-        ns = max(1000, int(seconds * 1e9))
-        spec = (ctypes.c_long * 4)(0, 0, ns // 1_000_000_000, ns % 1_000_000_000)
-        self.libc.timerfd_settime(self.fd, 0, spec, None)
-
-    def clear(self) -> None:
-        try:
-            os.read(self.fd, 8)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
 class TcpdumpCapture(CaptureSource):
     """One host's capture: its tcpdump over SSH, pollable through one epoll fd."""
 
-    def __init__(self, proc: subprocess.Popen, names: dict[int, str], ignore: set[str], host: str) -> None:
-        self.proc, self.names, self.ignore, self.host = proc, names, ignore, host
+    def __init__(self, proc: subprocess.Popen, names: dict[int, str], ignore: set[str], host: str,
+                 target: str = "") -> None:
+        self.proc, self.names, self.ignore, self.host, self.target = proc, names, ignore, host, target
         self.stream = PcapStream()
         self.listening = False
         self.problem = ""
+        self.noted = False                   # its blindness is in the host's notes already
         self.stderr = b""
-        self.hold = 0.0                      # the sender's frames wait this long (see hold_for)
-        self.held: list[tuple[float, Frame]] = []
         self.eof = False
         for f in (proc.stdout, proc.stderr):
             os.set_blocking(f.fileno(), False)
-        self.timer = _Timer()
-        self.ep = select.epoll()
-        self.ep.register(proc.stdout.fileno(), select.EPOLLIN)
-        self.ep.register(self.timer.fd, select.EPOLLIN)
 
     def fileno(self) -> int:
-        return self.ep.fileno()
+        return self.proc.stdout.fileno()
 
     def ifaces(self) -> list[str]:
         return [n for n in self.names.values() if n not in self.ignore]
 
-    def hold_for(self, seconds: float) -> None:
-        """The sender's capture holds its frames back a little: the reply reaching the sender ends
-        the probe, and the other hosts' frames of it may still be on their way over SSH."""
-        self.hold = seconds
+    def blind(self) -> str:
+        """Why this capture sees nothing, as one sentence ("" while it listens)."""
+        if self.listening:
+            return ""
+        t = self.problem.lower()
+        if "open failed" in t or "session request failed" in t or "refused by peer" in t:
+            from .sshconn import explain
+            return explain(self.host, self.target, self.problem).rstrip(".") + ": packets there are not seen."
+        return f"tcpdump on {self.host} did not start ({self.problem or 'no answer in time'}): packets there are not seen."
 
     def poll_stderr(self) -> None:
         try:
@@ -190,7 +166,7 @@ class TcpdumpCapture(CaptureSource):
             self.problem = text[-1][:200] if text else "tcpdump ended at once"
 
     def read(self) -> list[Frame] | None:
-        self.timer.clear()
+        frames = []
         while not self.eof:
             try:
                 chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
@@ -199,19 +175,13 @@ class TcpdumpCapture(CaptureSource):
             if not chunk:
                 self.eof = True
                 break
-            now = time.monotonic()
             for ts_ns, origlen, data in self.stream.feed(chunk):
                 f = frame_of(self.stream.linktype, ts_ns, origlen, data, self.names)
                 if f is not None and f.iface not in self.ignore:
-                    self.held.append((now + self.hold, f))
-        now = time.monotonic()
-        due = [f for t, f in self.held if t <= now]
-        self.held = [(t, f) for t, f in self.held if t > now]
-        if self.held:
-            self.timer.arm(min(t for t, _ in self.held) - now)
-        if self.eof and not self.held and not due:
+                    frames.append(f)
+        if self.eof and not frames:
             return None
-        return due
+        return frames
 
     def close(self) -> None:
         """Closing tcpdump's stdin ends it on the host; the ssh client follows."""
@@ -226,19 +196,21 @@ class TcpdumpCapture(CaptureSource):
             self.proc.wait()
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
-        self.ep.close()
-        self.timer.close()
 
 
 class NoCapture(CaptureSource):
     """A host we cannot capture on (unreachable, no tcpdump): a source that is gone at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, why: str = "") -> None:
+        self.why = why
         self.r, w = os.pipe()
         os.close(w)
 
     def fileno(self) -> int:
         return self.r
+
+    def blind(self) -> str:
+        return self.why or "it cannot be captured on"
 
     def read(self) -> list[Frame] | None:
         return None
