@@ -18,7 +18,7 @@ from ..errors import LabFileError
 from ..model import fields as F
 
 TOP_KEYS = {"ssh_config", "ignore", "hosts", "description"}
-HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description"}
+HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description", "management"}
 # keys someone might reach for to put a secret in: refused with a sentence of their own
 SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "private", "identity", "token", "key")
 TARGET_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}@)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
@@ -33,6 +33,7 @@ class Host:
     sudo: bool = False        # privileged commands run with `sudo -n`
     port: int | None = None
     ignore: tuple[str, ...] = ()     # interfaces left out of the picture (a management network)
+    management: bool = True   # the interface it is logged into is management unless it carries the path
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,17 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
         port = F.integer(errs, f"{key}.port", h["port"], 1, 65535, "a TCP port") if "port" in h else None
         F.text(errs, f"{key}.description", h.get("description"))
         ignore = ignore_all + _ifaces(errs, f"{key}.ignore", h.get("ignore"))
+        mgmt = h.get("management", True)
+        if not isinstance(mgmt, bool):
+            errs.add(f"{key}.management", "is true or false (false: the address wgtrace logs into is on the path)")
+            mgmt = True
         if target is None or bad_name:
             continue
         if (target, port) in targets:
             errs.add(f"{key}.ssh", f"{target} is also host {targets[(target, port)]!r}: one host, one name")
             continue
         targets[(target, port)] = name
-        hosts[name] = Host(name, target, sudo, port, tuple(dict.fromkeys(ignore)))
+        hosts[name] = Host(name, target, sudo, port, tuple(dict.fromkeys(ignore)), mgmt)
     description = F.text(errs, "description", data.get("description"))
     if errs.items:
         n = len(errs.items)

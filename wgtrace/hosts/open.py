@@ -16,6 +16,7 @@ from ..network import Network
 from ..nodes.ssh import Hosts, SshNode
 from ..nodes.sshconn import Pool
 from .file import HostsFile, load_hosts
+from .mgmt import logins, management
 
 
 def connect(hf: HostsFile) -> Hosts:
@@ -26,10 +27,22 @@ def connect(hf: HostsFile) -> Hosts:
     try:
         pool.open()
         hosts.refresh()
+        settle(hf, hosts)
     except BaseException:
         hosts.close()
         raise
     return hosts
+
+
+def settle(hf: HostsFile, hosts: Hosts) -> dict[str, str]:
+    """Each host's management interface (the one it is logged into over, when it carries nothing
+    else) left out of the picture, unless the hosts file says the host has none; the addresses
+    the hosts are logged into."""
+    states = {n: h.state for n, h in hosts.nodes.items() if h.state is not None and not h.problem}
+    for n, iface in management(states).items():
+        if hf.hosts[n].management:
+            hosts.nodes[n].ignore.add(iface)
+    return logins(states)
 
 
 def build_network(hf: HostsFile, hosts: Hosts) -> Network:
@@ -46,7 +59,7 @@ def build_network(hf: HostsFile, hosts: Hosts) -> Network:
                            e.details) from None
     keys = {n: next((w.public_key for w in st.wg), "") for n, st in states.items()}
     net = Network(hf.name, model, dict(hosts.nodes), {n: k for n, k in keys.items() if k},
-                  whole=False, unseen=hosts.unseen)
+                  whole=False, unseen=hosts.unseen, outside=True, logins=settle(hf, hosts))
     net.refresh = lambda: reread(net)
     return net
 
@@ -66,4 +79,6 @@ def reread(net: Network) -> Network:
     """The same hosts, their state read again (after a fix): a new model on the same connections."""
     hosts: Hosts = next(iter(net.nodes.values())).hosts
     hosts.refresh()
-    return build_network(load_hosts(net.model.path), hosts)     # the same nodes: what they ask stays
+    fresh = build_network(load_hosts(net.model.path), hosts)     # the same nodes: what they ask stays
+    fresh.resolved = net.resolved                                 # a name is resolved once per run
+    return fresh

@@ -69,6 +69,7 @@ sec wgifaces {s}wg show interfaces
 sec wgdump wgdump
 sec iptables {s}iptables-save -c
 sec ip6tables {s}ip6tables-save -c
+sec nft {s}nft -j list ruleset
 sec conn conn
 sec clock date +%s.%N
 """
@@ -128,8 +129,10 @@ class HostState:
     iptables: str = ""
     iptables_error: str = ""
     ip6tables: str = ""                 # "" also where the host has no ip6tables
+    nft: str = ""                       # nft -j list ruleset ("" where there is no nft)
     rules6: list[dict] = field(default_factory=list)
     ssh_client: tuple[str, str] | None = None
+    ssh_server: str = ""                # the address this host is logged into ($SSH_CONNECTION)
     clock: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)     # section -> what went wrong
 
@@ -263,11 +266,18 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         st.iptables_error = get("iptables").err
     if get("ip6tables").status == 0:
         st.ip6tables = get("ip6tables").out
+    if get("nft").status == 0:
+        st.nft = get("nft").out
     words = get("conn").out.split()
     if len(words) >= 2:
         try:
             ipaddress.ip_address(words[0])
             st.ssh_client = (words[0], str(int(words[1])))
+        except ValueError:
+            pass
+    if len(words) >= 4:
+        try:
+            st.ssh_server = str(ipaddress.ip_address(words[2].split("%")[0]))
         except ValueError:
             pass
     try:
