@@ -225,9 +225,12 @@ class PlainNet:
         if on == "ctl":
             full = ["ip", "netns", "exec", self.ns(on), *argv]
         else:
-            script = 'mount --bind "$1" /run; shift; cd "$1"; shift; exec "$@"'
+            # the machine's own /run, with this network's directory still where it is (the hosts file)
+            spot = self.dir / on / "run" / self.dir.name
+            spot.mkdir(exist_ok=True)
+            script = 'mount --bind "$1" "$2"; mount --rbind "$3" /run; shift 3; cd "$1"; shift; exec "$@"'
             full = ["ip", "netns", "exec", self.ns(on), "unshare", "-m", "sh", "-ec", script, "sh",
-                    str(self.dir / on / "run"), str(REPO), *argv]
+                    str(self.dir), str(spot), str(self.dir / on / "run"), str(REPO), *argv]
         return subprocess.run(full, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
     # --- what a host is, read in the machine itself (not over SSH) --------------------------------

@@ -18,7 +18,7 @@ from ..errors import LabFileError
 from ..model import fields as F
 
 TOP_KEYS = {"ssh_config", "ignore", "hosts", "description"}
-HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description", "management"}
+HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description", "management", "local"}
 # keys someone might reach for to put a secret in: refused with a sentence of their own
 SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "private", "identity", "token", "key")
 TARGET_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}@)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
@@ -34,6 +34,7 @@ class Host:
     port: int | None = None
     ignore: tuple[str, ...] = ()     # interfaces left out of the picture (a management network)
     management: bool = True   # the interface it is logged into is management unless it carries the path
+    local: bool = False       # the machine wgtrace runs on (no SSH)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
         raw = {}
     hosts: dict[str, Host] = {}
     targets: dict[tuple, str] = {}
+    local_seen: list[str] = []
     for name, h in raw.items():
         key = f"hosts.{name}"
         bad_name = not F.NAME_RE.match(name)
@@ -132,6 +134,23 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
             errs.add(key, 'must be a table with ssh = "user@host"')
             continue
         _keys(errs, key, h, HOST_KEYS)
+        local = h.get("local", False)
+        if not isinstance(local, bool):
+            errs.add(f"{key}.local", "is true or false (true: the machine wgtrace runs on, reached without SSH)")
+            local = False
+        if local:
+            for k in ("ssh", "sudo", "port"):
+                if k in h:
+                    errs.add(f"{key}.{k}", "a local host is this machine: it is not reached over SSH (leave out ssh, "
+                                           "sudo and port, or local)")
+            if any(x.local for x in hosts.values()) or local_seen:
+                errs.add(f"{key}.local", "only one host can be the machine wgtrace runs on")
+            local_seen.append(name)
+            if not bad_name:
+                hosts[name] = Host(name, "", False, None, tuple(dict.fromkeys(
+                    ignore_all + _ifaces(errs, f"{key}.ignore", h.get("ignore")))), True, True)
+            F.text(errs, f"{key}.description", h.get("description"))
+            continue
         target = _target(errs, f"{key}.ssh", h.get("ssh"))
         sudo = h.get("sudo", False)
         if not isinstance(sudo, bool):

@@ -56,9 +56,11 @@ class Hosts:
         self.captures: dict[str, TcpdumpCapture] = {}
         self.udp_ports: set[int] = set()
         self.unseen: dict[str, str] = {}     # host -> what of it cannot be seen (the Network shares it)
+        self.others: dict[str, HostState] = {}   # nodes of the same network that are not SSH hosts
 
     def update_unseen(self) -> None:
-        self.unseen.clear()
+        for n in self.nodes:
+            self.unseen.pop(n, None)
         self.unseen.update({n: h.unseen() for n, h in self.nodes.items() if h.unseen()})
 
     def refresh(self, names: Sequence[str] | None = None) -> None:
@@ -72,9 +74,10 @@ class Hosts:
         for h in todo:
             code, out, err = res[h.name]
             h.take_snapshot(code, out, err, scripts[h.name][1], t0, t1)
-        self.udp_ports = {w.listen_port for h in self.nodes.values() if h.state for w in h.state.wg}
-        self.udp_ports |= {int(p.endpoint.rsplit(":", 1)[1]) for h in self.nodes.values() if h.state
-                           for w in h.state.wg for p in w.peers if p.endpoint and ":" in p.endpoint}
+        states = [h.state for h in self.nodes.values() if h.state] + list(self.others.values())
+        self.udp_ports = {w.listen_port for st in states for w in st.wg}
+        self.udp_ports |= {int(p.endpoint.rsplit(":", 1)[1]) for st in states
+                           for w in st.wg for p in w.peers if p.endpoint and ":" in p.endpoint}
         self.update_unseen()
 
     def wait_listening(self, limit: float = 8.0) -> None:
