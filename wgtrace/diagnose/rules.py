@@ -9,14 +9,15 @@ Then the last place the probe was seen decides which place's checks apply:
   a datagram or packet entered a node that forwards  -> forward.forwarding
   a packet went into a WireGuard interface           -> tunnel.send
   the request arrived at the destination             -> at_destination.arrived
-  a packet left by a cable and arrived nowhere       -> forward.next_link
+  a packet left by a cable and arrived nowhere       -> gap.left (the far end down; out of view:
+                                                        roaming, a missing NAT, the gap itself)
 
 Each check returns a Verdict or None. Nothing here touches the kernel: the same facts give
 the same verdict, which is what the replayed fixtures in tests/unit check.
 """
 from __future__ import annotations
 
-from . import at_destination, at_source, endpoint, forward, tunnel
+from . import at_destination, at_source, endpoint, forward, gap, tunnel
 from .common import inconsistent
 from .context import Context
 from .verdict import Verdict
@@ -66,5 +67,5 @@ def last_hop(ctx: Context) -> Verdict | None:
             return at_destination.arrived(ctx, h, phase)
         return forward.forwarding(ctx, h, phase)
     if h.dir == "out":
-        return forward.next_link(ctx, h, phase)
+        return gap.left(ctx, h, phase)
     return None

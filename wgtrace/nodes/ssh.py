@@ -266,7 +266,8 @@ class SshNode(Node):
         if "tcpdump" not in st.tools:
             return NoCapture(f"{self.name} has no tcpdump: packets there are not seen (install tcpdump there).")
         names = {l.index: n for n, l in st.links.items()}
-        proc = subprocess.Popen(self.conn.command(["sh", "-c", capture_script(self.hosts.udp_ports, self.conn.sudo)],
+        wg = {l.index for n, l in st.links.items() if l.kind == "wireguard" or n in st.wg_ifaces}
+        proc = subprocess.Popen(self.conn.command(["sh", "-c", capture_script(self.hosts.udp_ports, self.conn.sudo, wg)],
                                                   privileged=False),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)

@@ -24,9 +24,11 @@ MAX_PACKETS = 20000
 MARK_WORDS = ("0x77677472", "0x6163653a")
 
 
-def capture_filter(udp_ports: set[int]) -> str:
+def capture_filter(udp_ports: set[int], wg_ifindexes: set[int] = frozenset()) -> str:
     """The probe (ICMP or UDP with wgtrace's mark, any TCP SYN or RST: a probe's SYN and its
-    answer), ICMP errors, WireGuard datagrams by port, ARP. Established TCP (our own SSH) never matches."""
+    answer), ICMP errors, WireGuard datagrams by port, ARP. Established TCP (our own SSH) never
+    matches. WireGuard datagrams inside a WireGuard interface are left out: there they can only be
+    a tunnel routed into itself, a storm that would fill the capture (the probe going in shows it)."""
     icmp_mark = f"icmp[8:4] = {MARK_WORDS[0]} and icmp[12:4] = {MARK_WORDS[1]}"
     udp_mark = f"udp[8:4] = {MARK_WORDS[0]} and udp[12:4] = {MARK_WORDS[1]}"
     parts = [f"(icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 5 or icmp[0] = 11 or icmp[0] = 12 or ({icmp_mark})))",
@@ -35,15 +37,16 @@ def capture_filter(udp_ports: set[int]) -> str:
              "arp"]
     ports = sorted(p for p in udp_ports if 0 < p < 65536)[:200]
     if ports:
-        parts.append("(udp and (" + " or ".join(f"port {p}" for p in ports) + "))")
+        inside = "".join(f" and not ifindex {i}" for i in sorted(wg_ifindexes)[:50])
+        parts.append(f"(udp{inside} and (" + " or ".join(f"port {p}" for p in ports) + "))")
     return " or ".join(parts)
 
 
-def capture_script(udp_ports: set[int], sudo: bool) -> str:
+def capture_script(udp_ports: set[int], sudo: bool, wg_ifindexes: set[int] = frozenset()) -> str:
     """tcpdump on the host, ended when our side closes its stdin (or after a minute at most);
     the SSH connection that carries the stream is left out of the filter."""
     s = "sudo -n " if sudo else ""
-    return (f"F={shlex.quote(capture_filter(udp_ports))}\n"
+    return (f"F={shlex.quote(capture_filter(udp_ports, wg_ifindexes))}\n"
             'set -- $SSH_CONNECTION\n'
             '[ -n "$2" ] && F="($F) and not (tcp and host $1 and port $2)"\n'
             'T=""; command -v timeout >/dev/null 2>&1 && T="timeout 60"\n'

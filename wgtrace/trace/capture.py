@@ -45,6 +45,11 @@ class Observation:
 
 
 ARP_MAX = 200
+# WireGuard datagrams of one node: a probe's path crosses a node a few times, request and reply.
+# More than WG_MOVES no longer keep the probe waiting, more than WG_KEPT are only counted (a
+# routing loop of a tunnel into itself, a busy link): the wait and the memory stay bounded.
+WG_MOVES = 8
+WG_KEPT = 200
 
 @dataclass
 class _Tap:
@@ -113,7 +118,7 @@ def _loop(taps: list[_Tap], obs: Observation, quiet: float, timeout: float, keep
     for fd in by_fd:
         poller.register(fd, select.POLLIN)
     start = time.monotonic()
-    state = {"handshake_grace": False, "last_move": start, "done": ""}
+    state = {"handshake_grace": False, "last_move": start, "done": "", "wg": {}}
     until = None                 # the answer is back: read until then, for the others' frames
     try:
         while True:
@@ -166,10 +171,16 @@ def _keep(t: _Tap, f: Frame, obs: Observation, keep_raw: bool, state: dict, quie
     if role is None and not p.wg_type:
         obs.other[t.node] = obs.other.get(t.node, 0) + 1
         return
+    seen = 0
+    if role is None:
+        seen = state["wg"][t.node] = state["wg"].get(t.node, 0) + 1
+        if seen > WG_KEPT:
+            obs.other[t.node] = obs.other.get(t.node, 0) + 1
+            return
     direction = "out" if f.outgoing else "in"
     obs.captures.append(Capture(f.ts, t.node, f.iface, direction, p, f.data if keep_raw else b"",
                                 101 if f.hatype == 65534 else 1, f.ts_ns))
-    if role is not None or (p.wg_type == 4 and p.wg_len > 32):
+    if role is not None or (p.wg_type == 4 and p.wg_len > 32 and seen <= WG_MOVES):
         state["last_move"] = time.monotonic()
     elif p.wg_type == 1 and not state["handshake_grace"]:
         # A handshake is under way; data waits for it, so give it time once.
