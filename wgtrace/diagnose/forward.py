@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .. import addr
-from . import firewall, fixes, roaming
+from . import firewall, fixes, nat, roaming
 from .common import (filtered, inconsistent, intended_dev, let_through, link_restore, neighbor, no_route,
                      rp_failed, rp_verdict, way)
 from .context import Context
@@ -192,7 +192,8 @@ def too_big(t: Transit) -> Verdict | None:
     return v.fixes(t.node, *fixes.mtu_fix(t.ctx, t.node, out))
 
 
-FORWARDING = (reverse_path, forwarding_off, routed_elsewhere, filtered_here, roaming.gone_from_nat, unroutable,
+FORWARDING = (reverse_path, forwarding_off, routed_elsewhere, filtered_here, roaming.gone_from_nat, nat.no_return,
+              unroutable,
               out_link_down, next_hop_silent, too_big)
 
 

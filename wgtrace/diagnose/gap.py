@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .. import addr
-from . import fixes, firewall, roaming
+from . import fixes, nat, roaming
 from .common import inconsistent
 from .context import Context
 from .forward import far_end_down
@@ -83,29 +83,11 @@ class Left:
 
 def untranslated(g: Left) -> Verdict | None:
     """The request left the host where it came out of a tunnel, with its VPN source, toward a
-    destination beyond every host in view (the internet behind a full tunnel), and the host did not
-    translate it: nothing out there knows the VPN's network, so the answer has no way back."""
+    destination beyond every host in view (the internet behind a full tunnel), untranslated."""
     ctx, h = g.ctx, g.h
     if h.layer != "inner" or h.role != "request" or not g.beyond_view or ctx.owner(h.dst):
         return None
-    if not addr.in_nets(h.src, ctx.vpn_nets()) or ctx.behind_tunnel(h.dst):
-        return None
-    came = next((x for x in ctx.res.hops if x.node == g.node and x.dir == "in" and x.layer == "inner"
-                 and x.role == "request" and ctx.is_wg(g.node, x.iface)), None)
-    if came is None or ctx.is_wg(g.node, h.iface):
-        return None
-    f = ctx.f(g.node)
-    vpn = next((n for n in ctx.vpn_nets() if addr.in_nets(h.src, [n])), addr.host_net(h.src))
-    v = Verdict("nat-missing", Stop(g.node, h.iface, "reply"),
-                params={"node": g.node, "iface": h.iface, "dst_node": h.dst, "src": h.src, "gw": ("@", "word.gateway-unknown"),
-                        "vpn": vpn})
-    v.add(g.node, "capture", "left-untranslated", summary=h.summary, node=g.node, iface=h.iface, src=h.src)
-    masq = f.fw.translating(ctx.family)
-    v.add(g.node, "nat", "nat-unmatched" if masq else "no-masquerade", rules="; ".join(c.text for c in masq))
-    for ct in f.conntrack:
-        v.add(g.node, "conntrack", "conntrack", o_src=ct[0], o_dst=ct[1], r_src=ct[2], r_dst=ct[3],
-              nat=("@", "word.snat" if ct[3] != ct[0] else "word.no-nat"))
-    return v.fixes(g.node, firewall.masquerade(f.fw, ctx.family, vpn, h.iface))
+    return nat.missing_at_exit(ctx, h.src, h.dst)
 
 
 def between(g: Left) -> Verdict | None:

@@ -174,6 +174,23 @@ def loop(ctx: Context, node: str, wg: str, peer, phase: str) -> Verdict | None:
     return v
 
 
+def tunnel_loop(ctx: Context) -> Verdict | None:
+    """A whole-path check, first of all: a packet went into a tunnel whose own datagrams are routed
+    back into it. Before any question of the packet's own route (which a full tunnel without its
+    fwmark no longer looks like: its default route leads out of the cable)."""
+    for i, h in enumerate(ctx.res.hops):
+        if h.layer != "inner" or h.dir != "out" or not ctx.is_wg(h.node, h.iface):
+            continue
+        carried = [u for u in ctx.res.hops if u.carries == i and u.dir == "out" and not ctx.is_wg(u.node, u.iface)]
+        if carried:
+            continue
+        wg, peer = carrying(ctx, h.node, h.iface, h.dst)
+        v = loop(ctx, h.node, h.iface, peer, h.role)
+        if v:
+            return v.lead(h.node, "capture", "into-wg-no-datagram", summary=h.summary, iface=h.iface, node=h.node)
+    return None
+
+
 def looped_send(s) -> Verdict | None:
     """tunnel.SEND: nothing left for the packet that went into the tunnel, because the datagram that
     would carry it goes into the tunnel itself (a remote capture leaves those out: they are a storm)."""

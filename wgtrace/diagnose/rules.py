@@ -1,7 +1,7 @@
 """From a trace and the nodes' state to one verdict: a table of small named checks.
 
-The checks follow the packet. The whole-path checks come first (the destination refused; the
-source could not send; an ICMP error named the MTU; a node sent a tunnel-bound packet out of
+The checks follow the packet. The whole-path checks come first (a tunnel routed into itself; the
+destination refused; the source could not send; an ICMP error named the MTU; a node sent a tunnel-bound packet out of
 the wrong interface; the destination's way back bypasses the node that brought the request).
 Then the last place the probe was seen decides which place's checks apply:
 
@@ -17,13 +17,13 @@ the same verdict, which is what the replayed fixtures in tests/unit check.
 """
 from __future__ import annotations
 
-from . import at_destination, at_source, endpoint, forward, gap, tunnel
+from . import at_destination, at_source, endpoint, forward, gap, roaming, tunnel
 from .common import inconsistent
 from .context import Context
 from .verdict import Verdict
 
 # Checks over the whole path, in order; the first that finds something decides.
-WHOLE_PATH = (*at_source.CHECKS, tunnel.wrong_peer, at_destination.no_way_back)
+WHOLE_PATH = (roaming.tunnel_loop, *at_source.CHECKS, tunnel.wrong_peer, at_destination.no_way_back)
 
 
 def decide(ctx: Context) -> Verdict:
