@@ -22,6 +22,11 @@ def hosts_opt(required: bool = False):
     return typer.Option(... if required else None, "--hosts", help=HOSTS_HELP)
 
 
+def only_opt():
+    return typer.Option(None, "--only", help="Keep only these nodes in view (comma-separated): the rest is "
+                                             "as if it could not be seen, like machines you cannot log into.")
+
+
 def warn_unseen(net) -> None:
     """What of a network cannot be seen (a host that refused us), one line each, before the result."""
     for name, why in sorted(net.unseen.items()):

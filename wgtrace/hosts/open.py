@@ -112,10 +112,16 @@ def build_network(opened: Opened) -> Network:
 
 
 @contextlib.contextmanager
-def open_hosts(path: str) -> Iterator[Network]:
-    """The hosts of a hosts file (or an Ansible inventory) as a Network while the block runs; every
-    connection closed after."""
-    opened = connect(load_hosts(path))
+def open_hosts(path: str, only=None) -> Iterator[Network]:
+    """The hosts of a hosts file (or an Ansible inventory) as a Network while the block runs (``only``:
+    just these of them); every connection closed after."""
+    hf = load_hosts(path)
+    if only:
+        import dataclasses
+        from .watch import only_names
+        keep = only_names(only, list(hf.hosts), path)
+        hf = dataclasses.replace(hf, hosts={n: h for n, h in hf.hosts.items() if n in keep})
+    opened = connect(hf)
     try:
         yield build_network(opened)
     finally:
@@ -126,6 +132,6 @@ def reread(net: Network) -> Network:
     """The same hosts, their state read again (after a fix): a new model on the same connections."""
     opened: Opened = net.state
     opened.refresh()
-    fresh = build_network(opened)      # the same nodes: what they ask stays
+    fresh = build_network(opened)      # (from the hosts it was opened with, ``only`` or not)      # the same nodes: what they ask stays
     fresh.resolved = net.resolved      # a name is resolved once per run
     return fresh
