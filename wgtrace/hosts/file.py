@@ -1,4 +1,5 @@
-"""The hosts file (TOML): which machines to reach over SSH, checked like a lab file.
+"""The hosts file (TOML): which machines to reach over SSH, checked like a lab file (an Ansible
+inventory is read by hosts/inventory.py into the same ``HostsFile``).
 
 A hosts file may come from anybody and ends up in ssh's command line, so every field is checked
 to be exactly what it claims: a host name as a lab node name, an ssh target as plain
@@ -11,11 +12,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabFileError
 from ..model import fields as F
+from .sshargs import check_address
 
 TOP_KEYS = {"ssh_config", "ignore", "hosts", "description"}
 HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description", "management", "local"}
@@ -35,6 +37,7 @@ class Host:
     ignore: tuple[str, ...] = ()     # interfaces left out of the picture (a management network)
     management: bool = True   # the interface it is logged into is management unless it carries the path
     local: bool = False       # the machine wgtrace runs on (no SSH)
+    ssh_args: tuple[str, ...] = ()   # more words for ssh (an inventory's, checked: hosts/sshargs.py)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class HostsFile:
     hosts: dict[str, Host]
     ssh_config: str | None = None
     description: str = ""
+    groups: dict[str, list[str]] = field(default_factory=dict)   # an inventory's groups: name -> hosts
 
     @property
     def name(self) -> str:
@@ -87,11 +91,14 @@ def _target(errs: F.Errors, key: str, value) -> str | None:
     if ":" in value.split("@")[0] and "@" in value:
         errs.add(key, "user:password@host: a hosts file holds no secrets; use ssh keys")
         return None
+    user, _, host = value.rpartition("@")
+    if ":" in host and (not user or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}", user)):
+        return value if check_address(errs, key, host) else None      # an IPv6 address
     if not TARGET_RE.match(value):
         errs.add(key, f"{value!r} is not a plain ssh target: user@host or an alias (letters, digits, '.', '_', '-'; "
                       f"no spaces, options or shell characters)")
         return None
-    return value
+    return value if check_address(errs, key, host) else None
 
 
 def _config(errs: F.Errors, value, base: Path) -> str | None:
@@ -187,9 +194,20 @@ def load_hosts(path: str) -> HostsFile:
     except OSError as e:
         raise LabFileError(f"{path}: cannot read the hosts file ({e.strerror}).") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise LabFileError(f"{path}: not a text file (not UTF-8 at byte {e.start}).") from None
+    from .inventory import is_inventory, parse_inventory
+    if is_inventory(path, text):
+        try:
+            hosts, groups = parse_inventory(text, path)
+            return HostsFile(path, {n: Host(**h) for n, h in hosts.items()}, None, "", groups)
+        except LabFileError as e:
+            if e.message.startswith(path):
+                raise
+            raise LabFileError(f"{path}: {e.message}", e.details) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LabFileError(f"{path}: not valid TOML: {e}", [f"{path}: {e}"]) from None
     return parse_hosts(data, path)

@@ -68,7 +68,7 @@ def connect(hf: HostsFile) -> Opened:
             from ..nodes.local import LocalNode
             local = LocalNode(h.name, h.ignore)
         else:
-            SshNode(h.name, pool.add(h.name, h.ssh, h.port, h.sudo), hosts, h.ignore)
+            SshNode(h.name, pool.add(h.name, h.ssh, h.port, h.sudo, h.ssh_args), hosts, h.ignore)
     opened = Opened(hf, hosts, local)
     try:
         pool.open()
@@ -119,7 +119,7 @@ def open_hosts(path: str, only=None) -> Iterator[Network]:
     if only:
         import dataclasses
         from .watch import only_names
-        keep = only_names(only, list(hf.hosts), path)
+        keep = only_names(only, list(hf.hosts), path, hf.groups)
         hf = dataclasses.replace(hf, hosts={n: h for n, h in hf.hosts.items() if n in keep})
     opened = connect(hf)
     try:

@@ -24,8 +24,11 @@ def state_of(node) -> HostState:
     return parse_snapshot(r.stdout, mark)
 
 
-def only_names(text: str | Sequence[str], nodes: Sequence[str], what: str) -> list[str]:
+def only_names(text: str | Sequence[str], nodes: Sequence[str], what: str,
+               groups: dict[str, list[str]] | None = None) -> list[str]:
+    """The names ``--only`` gives, checked (an inventory's group names stand for their hosts)."""
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+    names = [m for n in names for m in ((groups or {}).get(n, [n]) if n not in nodes else [n])]
     unknown = [n for n in names if n not in nodes]
     if unknown:
         raise LabFileError(f"--only {','.join(names)}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "

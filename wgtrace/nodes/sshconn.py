@@ -36,6 +36,7 @@ class Conn:
     rtt: float = 0.0                   # seconds for one command over the master (measured)
     notes: list[str] = field(default_factory=list)
     shell: "Shell | None" = field(default=None, repr=False)   # the host's one shell (Pool.add makes it)
+    extra: tuple[str, ...] = ()        # more ssh words (an inventory's, checked): after ours, so ours win
 
     def ssh_argv(self, *extra: str) -> list[str]:
         argv = ["ssh"]
@@ -46,7 +47,7 @@ class Conn:
                  "-o", "LogLevel=ERROR", "-T"]
         if self.port:
             argv += ["-p", str(self.port)]
-        return argv + list(extra)
+        return argv + list(self.extra) + list(extra)
 
     def command(self, argv: list[str], privileged: bool = True) -> list[str]:
         """The local argv that runs ``argv`` on the host: one quoted word each for the host's
@@ -91,8 +92,9 @@ class Pool:
         self.control_dir = tempfile.mkdtemp(prefix="wgtrace-ssh-")     # 0700: the sockets are ours alone
         self.conns: dict[str, Conn] = {}
 
-    def add(self, name: str, target: str, port: int | None = None, sudo: bool = False) -> Conn:
-        c = Conn(name, target, port, self.config, self.control_dir, sudo)
+    def add(self, name: str, target: str, port: int | None = None, sudo: bool = False,
+            extra: tuple[str, ...] = ()) -> Conn:
+        c = Conn(name, target, port, self.config, self.control_dir, sudo, extra=tuple(extra))
         c.shell = Shell(c)
         self.conns[name] = c
         return c
