@@ -238,7 +238,7 @@ class PlainNet:
         """Addresses, routes of every table, policy rules, firewalls without counters, sysctls,
         WireGuard peers without their live fields: equal before and after a read-only diagnosis."""
         out = {}
-        for key, argv in (("addr", ["ip", "-o", "addr", "show"]), ("route", ["ip", "route", "show", "table", "all"]),
+        for key, argv in (("addr", ["ip", "-o", "addr", "show", "scope", "global"]), ("route", ["ip", "route", "show", "table", "all"]),
                           ("route6", ["ip", "-6", "route", "show", "table", "all"]), ("rule", ["ip", "rule", "show"]),
                           ("link", ["ip", "-o", "link", "show"]), ("iptables", ["iptables-save"]),
                           ("ip6tables", ["ip6tables-save"]), ("nft", ["nft", "list", "ruleset"]),
@@ -246,6 +246,8 @@ class PlainNet:
                                       "net.ipv6.conf.all.forwarding"]),
                           ("wg", ["wg", "show", "all", "dump"])):
             text = self.on(node, argv, check=False).stdout
+            if key in ("addr", "route", "route6"):      # link-local ones come and go by themselves (DAD)
+                text = "\n".join(l for l in text.splitlines() if "fe80:" not in l and "ff00::" not in l)
             if key in ("iptables", "ip6tables"):
                 text = "\n".join(l.split("] ", 1)[-1] if l.startswith("[") else l for l in text.splitlines()
                                  if not l.startswith("#"))
@@ -287,3 +289,60 @@ class PlainNet:
 
     def leftovers(self) -> list[str]:
         return self.namespaces() + ([str(self.dir)] if self.dir.exists() else [])
+
+
+class Sessions:
+    """While the block runs, sample (every few ms) each machine's SSH sessions as its sshd sees them:
+    the children of sshd's per-connection processes ("sshd: root@notty"); and which machines run
+    tcpdump. ``peak``: machine -> most sessions at once; ``captured``: machines where tcpdump ran."""
+
+    def __init__(self, net: PlainNet) -> None:
+        self.net = net
+        self.peak: dict[str, int] = {}
+        self.captured: set[str] = set()
+        self._stop = False
+
+    def __enter__(self) -> "Sessions":
+        import threading
+        self.names = {}
+        for n in self.net.nodes:
+            try:
+                self.names[os.stat(f"/run/netns/{self.net.ns(n)}").st_ino] = n
+            except OSError:
+                pass
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop = True
+        self.thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            procs = {}
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        st = f.read()
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().split(b"\0")[0].decode(errors="replace")
+                    ino = os.stat(f"/proc/{pid}/ns/net").st_ino
+                except OSError:
+                    continue
+                procs[int(pid)] = (int(st[st.rindex(")") + 2:].split()[1]), cmd, ino)
+            counts: dict[str, int] = {}
+            for pid, (ppid, cmd, ino) in procs.items():
+                node = self.names.get(ino)
+                if node is None:
+                    continue
+                if cmd.endswith("tcpdump") or " tcpdump" in cmd or cmd == "tcpdump":
+                    self.captured.add(node)
+                parent = procs.get(ppid)
+                if parent and parent[1].startswith("sshd:") and "@" in parent[1] and not cmd.startswith("sshd"):
+                    counts[node] = counts.get(node, 0) + 1
+            for n, c in counts.items():
+                self.peak[n] = max(self.peak.get(n, 0), c)
+            time.sleep(0.003)

@@ -106,8 +106,8 @@ def build_network(opened: Opened) -> Network:
                            e.details) from None
     keys = {n: next((w.public_key for w in st.wg), "") for n, st in states.items()}
     net = Network(hf.name, model, opened.nodes, {n: k for n, k in keys.items() if k},
-                  whole=False, unseen=opened.unseen, outside=True, logins=settle(opened), state=opened)
-    net.refresh = lambda: reread(net)
+                  whole=False, unseen=opened.unseen, outside=True, logins=settle(opened))
+    net.refresh = lambda: reread(net, opened)
     return net
 
 
@@ -128,9 +128,8 @@ def open_hosts(path: str, only=None) -> Iterator[Network]:
         opened.close()
 
 
-def reread(net: Network) -> Network:
+def reread(net: Network, opened: Opened) -> Network:
     """The same hosts, their state read again (after a fix): a new model on the same connections."""
-    opened: Opened = net.state
     opened.refresh()
     fresh = build_network(opened)      # (from the hosts it was opened with, ``only`` or not)      # the same nodes: what they ask stays
     fresh.resolved = net.resolved      # a name is resolved once per run
