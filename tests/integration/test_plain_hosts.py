@@ -239,17 +239,27 @@ def test_ansible_inventory(plain):
     assert not (home / "pwned").exists() and not s.peak
 
 
-def test_a_host_whose_sshd_refuses_a_session(plain):
+def _sshd_with(net, node: str, line: str) -> None:
+    """Restart ``node``'s sshd with one line added to its (otherwise stock) sshd_config."""
+    etc = net.dir / node / "etc-ssh" / "sshd_config"
+    etc.write_text(open("/etc/ssh/sshd_config").read() + f"\n{line}\n")
+    net.on(node, ["sh", "-c", 'kill "$(cat /run/sshd.pid)"; while [ -e /run/sshd.pid ]; do sleep 0.01; done'])
+    net.on(node, ["/usr/sbin/sshd"], binds=("run", "root", "etc-ssh"))
+
+
+def test_a_host_whose_sshd_refuses_sessions(plain):
     net, hosts = plain("seed")
     hf = net.hosts_file("hosts.toml", hosts)
-    etc = net.dir / "target" / "etc-ssh" / "sshd_config"
-    etc.write_text(etc.read_text() + "\nMaxSessions 1\n")          # not stock: one session per connection
-    net.on("target", ["sh", "-c", "kill $(cat /run/sshd.pid)"])
-    net.on("target", ["/usr/sbin/sshd"], binds=("run", "root", "etc-ssh"))
-    r = net.wgtrace("diagnose", "home", "target", "--hosts", hf, "--json")
-    assert r.returncode in (0, 1), r.stderr
+    _sshd_with(net, "target", "MaxSessions 1")       # no second session on a connection: ssh opens another
+    r = net.wgtrace("trace", "home", "target", "--hosts", hf, "--json")
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stdout + r.stderr
+    assert any(h["node"] == "target" for h in json.loads(r.stdout)["hops"])     # never silently fewer frames
+    _sshd_with(net, "target", "MaxSessions 0")       # no session at all
+    r = net.wgtrace("diagnose", "home", "10.10.13.61", "--hosts", hf, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
     warn = [l for l in r.stderr.splitlines() if "target" in l]
-    assert len(warn) == 1 and "refused another session" in warn[0] and "MaxSessions" in warn[0], r.stderr
+    assert len(warn) == 1 and "refused to open a session" in warn[0] and "MaxSessions" in warn[0], r.stderr
+    assert any(e["node"] == "target" and e["kind"] == "unseen" for e in json.loads(r.stdout)["evidence"])
     assert "Traceback" not in r.stderr
 
 

@@ -35,8 +35,9 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
     check_hosts_args(hosts, lab)
     lang = lang_of(lang)
     with open_network(lab=lab, hosts=hosts, only=only) as net:
-        warn_unseen(net)
+        said = warn_unseen(net)
         res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+        warn_unseen(net, said)
     show_trace(res, as_json, lang, pcap, no_underlay)
 
 
@@ -54,7 +55,7 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
     check_hosts_args(hosts, lab)
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
     with open_network(lab=lab, hosts=hosts, only=only) as net:
-        warn_unseen(net)
+        said = warn_unseen(net)
         if fix:
             from ..diagnose.fixloop import fix_loop
             from ..teach.exercise import note_fix
@@ -65,6 +66,7 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
         else:
             from ..diagnose.run import diagnose as run_diagnose
             result = run_diagnose(net, src, dst, **kw)
+        warn_unseen(net, said)
     emit(result, as_json, kw["lang"])
     finish(result.reachable)
 

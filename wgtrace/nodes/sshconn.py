@@ -72,8 +72,8 @@ def explain(name: str, target: str, text: str) -> str:
         return (f"{name} ({target}): its host key is not known (or changed): connect once by hand with "
                 f"'ssh {target}' to check and accept it, or set StrictHostKeyChecking accept-new in ssh_config.")
     if "open failed" in t or "session request failed" in t or "refused by peer" in t:
-        return (f"{name} ({target}): its sshd refused another session on the connection (its MaxSessions, or a "
-                f"ForceCommand): wgtrace needs two there; raise MaxSessions in the host's sshd_config.")
+        return (f"{name} ({target}): its sshd refused to open a session (MaxSessions in its sshd_config allows "
+                f"none, or a ForceCommand refuses commands): wgtrace needs two sessions there; raise MaxSessions.")
     if "connection refused" in t:
         return f"{name} ({target}) refused the connection: no sshd listens there; start it, or fix the address or port."
     if "could not resolve" in t or "name or service not known" in t:
