@@ -268,10 +268,10 @@ def test_fifty_hosts_captured_on_the_predicted_path(plain):
     assert len(hosts) == 50
     hf = net.hosts_file("hosts.toml", hosts)
     with Sessions(net) as s:
-        r = net.wgtrace("diagnose", "spoke1", "spoke49", "--hosts", hf, "--json", timeout=180)
+        r = net.wgtrace("diagnose", "spoke1", "10.99.1.49", "--hosts", hf, "--json", timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
     assert s.captured == {"spoke1", "relay", "spoke49"}, s.captured
     assert max(s.peak.values()) <= 2
     net.on("relay", ["wg", "set", "wg0", "peer", net.key("spoke49"), "allowed-ips", "10.99.1.48/32"])
-    r = net.wgtrace("diagnose", "spoke1", "spoke49", "--hosts", hf, "--json", timeout=180)
+    r = net.wgtrace("diagnose", "spoke1", "10.99.1.49", "--hosts", hf, "--json", timeout=180)
     assert verdict(r) == ("wg-allowed-ips", "relay", "request"), r.stdout + r.stderr

@@ -30,37 +30,43 @@ def login_iface(st: HostState) -> str | None:
     return None
 
 
-def _carries(host: str, iface: str, states: dict[str, HostState]) -> bool:
-    st = states[host]
+def _elsewhere(states: dict[str, HostState]) -> tuple[dict[str, set[str]], set[str]]:
+    """Per host, the addresses other hosts route through; every address a WireGuard peer is sent to."""
+    gateways: dict[str, set[str]] = {}
+    endpoints: set[str] = set()
+    for host, st in states.items():
+        for r in st.routes:
+            if r.via:
+                gateways.setdefault(host, set()).add(addr.normal(r.via))
+        for w in st.wg:
+            for p in w.peers:
+                if p.endpoint:
+                    endpoints.add(addr.normal(addr.host_of(p.endpoint)))
+    return gateways, endpoints
+
+
+def _carries(host: str, iface: str, st: HostState, gateways: dict[str, set[str]], endpoints: set[str]) -> bool:
     link = st.links[iface]
     if iface == "lo" or link.kind in ("wireguard", "bridge") or link.master or iface in st.wg_ifaces:
         return True
-    mine = [addr.bare(a) for a in link.addresses]
+    mine = {addr.normal(addr.bare(a)) for a in link.addresses}
     for r in st.routes:
         if r.table in (253, 255) or r.proto == "kernel":
             continue
         if r.dev == iface or (r.via and addr.in_nets(r.via, link.addresses)):
             return True
-    for other, ost in states.items():
-        if other == host:
-            continue
-        if any(r.via and any(addr.same_address(r.via, m) for m in mine) for r in ost.routes):
-            return True
-    for ost in states.values():
-        for w in ost.wg:
-            for p in w.peers:
-                ip = addr.host_of(p.endpoint or "")
-                if ip and any(addr.same_address(ip, m) for m in mine):
-                    return True
-    return False
+    if any(mine & via for other, via in gateways.items() if other != host):
+        return True
+    return bool(mine & endpoints)
 
 
 def management(states: dict[str, HostState]) -> dict[str, str]:
     """host -> its management interface (hosts whose login interface carries the path have none)."""
+    gateways, endpoints = _elsewhere(states)
     out = {}
     for host, st in states.items():
         iface = login_iface(st)
-        if iface and not _carries(host, iface, states):
+        if iface and not _carries(host, iface, st, gateways, endpoints):
             out[host] = iface
     return out
 
