@@ -94,11 +94,11 @@ def settle(opened: Opened) -> dict[str, str]:
 def build_network(opened: Opened) -> Network:
     """The model from the hosts' state, as ``discover`` would write it."""
     from ..model.parse import parse_lab
-    from .discover import discover
+    from .discover import OUT_OF_VIEW, discover
     hf = opened.hf
     states = opened.states()
     ignore = {n: set(getattr(h, "ignore", ())) for n, h in opened.nodes.items()}
-    data, _ = discover(hf.name, states, ignore, f"hosts of {hf.path}")
+    data, _ = discover(hf.name, states, ignore, f"hosts of {hf.path}", OUT_OF_VIEW)
     try:
         model = parse_lab(data, hf.path)
     except LabFileError as e:        # discovery writes only what the checks accept: a bug if not

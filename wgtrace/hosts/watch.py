@@ -10,6 +10,7 @@ the lab file gives it, resolved once).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 from ..errors import LabFileError
@@ -42,13 +43,13 @@ def in_view(net: Network, names: Sequence[str]) -> Network:
     """``net`` (a running lab) as if only ``names`` could be seen."""
     from ..model.parse import parse_lab
     from ..trace.run import resolve_dst
-    from .discover import discover
+    from .discover import OUT_OF_VIEW, discover
     keep = only_names(names, list(net.nodes), f"lab {net.name!r}")
     states = {n: state_of(net.nodes[n]) for n in keep}
     data, _ = discover(net.name, {n: s for n, s in states.items() if s.links}, {n: set() for n in keep},
-                       f"lab {net.name}, only {', '.join(keep)} in view")
+                       f"lab {net.name}, only {', '.join(keep)} in view", OUT_OF_VIEW)
     try:
-        model = parse_lab(data, net.model.path)
+        model = dataclasses.replace(parse_lab(data, net.model.path), source=data)
     except LabFileError as e:        # discovery writes only what the checks accept: a bug if not
         raise LabFileError(f"lab {net.name!r} with only {', '.join(keep)} in view did not make a valid model "
                            f"({e.message}).", e.details) from None
