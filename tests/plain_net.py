@@ -294,10 +294,11 @@ class PlainNet:
 class Sessions:
     """While the block runs, sample (every few ms) each machine's SSH sessions as its sshd sees them:
     the children of sshd's per-connection processes ("sshd: root@notty"); and which machines run
-    tcpdump. ``peak``: machine -> most sessions at once; ``captured``: machines where tcpdump ran."""
+    tcpdump. ``peak``: machine -> most sessions at once; ``captured``: machines where tcpdump ran.
+    ``where``: a PlainNet, or machine -> the path of its network namespace (a lab's nodes)."""
 
-    def __init__(self, net: PlainNet) -> None:
-        self.net = net
+    def __init__(self, where) -> None:
+        self.paths = where if isinstance(where, dict) else {n: f"/run/netns/{where.ns(n)}" for n in where.nodes}
         self.peak: dict[str, int] = {}
         self.captured: set[str] = set()
         self._stop = False
@@ -305,9 +306,9 @@ class Sessions:
     def __enter__(self) -> "Sessions":
         import threading
         self.names = {}
-        for n in self.net.nodes:
+        for n, path in self.paths.items():
             try:
-                self.names[os.stat(f"/run/netns/{self.net.ns(n)}").st_ino] = n
+                self.names[os.stat(path).st_ino] = n
             except OSError:
                 pass
         self.thread = threading.Thread(target=self._loop, daemon=True)
