@@ -233,6 +233,21 @@ class PlainNet:
                     str(self.dir), str(spot), str(self.dir / on / "run"), str(REPO), *argv]
         return subprocess.run(full, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
+    def diagnose_here(self, hosts_file: str, src: str, dst: str, **kw):
+        """The same diagnosis in this process, from the controller's namespace (for recording what
+        the rules were given: tests/fixtures/hosts/)."""
+        from wgtrace.diagnose.run import diagnose
+        from wgtrace.nodes import nsexec
+        from wgtrace.opener import open_network
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            nsexec.setns(f"/run/netns/{self.ns('ctl')}", nsexec.CLONE_NEWNET)
+            with open_network(hosts=hosts_file) as net:
+                return diagnose(net, src, dst, **kw)
+        finally:
+            nsexec.setns_fd(home, nsexec.CLONE_NEWNET)
+            os.close(home)
+
     # --- what a host is, read in the machine itself (not over SSH) --------------------------------
     def state(self, node: str) -> dict[str, str]:
         """Addresses, routes of every table, policy rules, firewalls without counters, sysctls,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,23 @@ def plain():
     for net in made:
         net.down()
         assert net.leftovers() == [], net.leftovers()
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
+
+
+def record(net, case: str, hf: str, src: str, dst: str, want: tuple) -> None:
+    """With WGTRACE_RECORD=1: the diagnosis again, in process, saved with everything the rules were
+    given (tests/unit/test_replay_hosts.py replays it without root)."""
+    if os.environ.get("WGTRACE_RECORD") != "1":
+        return
+    from wgtrace.diagnose.replay import dump_context
+    d = net.diagnose_here(hf, src, dst)
+    v = d.verdict
+    assert (v.cause, v.stop.node if v.stop else None, v.stop.phase if v.stop else None) == want, v.meaning()
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    (FIXTURES / f"{case}.json").write_text(json.dumps({"case": case, "verdict": v.meaning(),
+                                                       "context": dump_context(d.context)}, indent=1) + "\n")
 
 
 def verdict(r) -> tuple:
@@ -103,6 +121,7 @@ def test_faults_inside_boxes_out_of_view(plain):
     assert verdict(r) == ("lost-between", "home", "request"), r.stdout
     assert j["stop"]["iface"] == "wlp2s0" and j["fix"] == []
     assert any("UDP port 38371" in d and "192.168.0.1" in d for d in keys_of(j)), keys_of(j)
+    record(net, "router-drops-wireguard-port", hf, "home", "target", ("lost-between", "home", "request"))
     net.iptables("internet", "-D", "FORWARD", "-p", "udp", "--dport", "38371", "-j", "DROP")
     # the home NAT router loses its MASQUERADE (and, as after a restart, what it had translated)
     net.iptables("home-router", "-t", "nat", "-D", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE", "--random-fully")
@@ -114,6 +133,7 @@ def test_faults_inside_boxes_out_of_view(plain):
     assert verdict(r) == ("lost-between", "bcc", "reply"), r.stdout
     assert any("MASQUERADE" in d and "192.168.0.1" in d for d in keys_of(j)), keys_of(j)
     assert any("untranslated" in d and "192.168.0.9" in d for d in keys_of(j)), keys_of(j)
+    record(net, "nat-router-masquerade-gone", hf, "home", "target", ("lost-between", "bcc", "reply"))
 
 
 def test_internet_behind_a_full_tunnel(plain):
@@ -131,6 +151,8 @@ def test_internet_behind_a_full_tunnel(plain):
         j = json.loads(r.stdout)
         assert verdict(r) == ("nat-missing", "vps", "reply"), r.stdout
         assert [f["command"] for f in j["fix"]] == ["iptables -t nat -A POSTROUTING -s 10.66.66.0/24 -o eth0 -j MASQUERADE"]
+        record(net, f"internet-nat-missing-{'peers' if hf == peers else 'all'}", hf, "alice", P.WEB,
+               ("nat-missing", "vps", "reply"))
     r = net.wgtrace("diagnose", "alice", P.WEB, "--hosts", peers, "--fix", "--yes", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["reachable"], r.stdout + r.stderr
     # the destination itself stops answering: nothing in view can fix that
@@ -139,6 +161,7 @@ def test_internet_behind_a_full_tunnel(plain):
     j = json.loads(r.stdout)
     assert verdict(r) == ("lost-between", "vps", "request") and j["fix"] == [], r.stdout
     assert any("answers at all" in d for d in keys_of(j))
+    record(net, "internet-destination-silent", peers, "alice", P.WEB, ("lost-between", "vps", "request"))
     # a destination by name: resolved once, the address shown
     r = net.wgtrace("diagnose", "alice", "localhost", "--hosts", peers, "--json")
     assert json.loads(r.stdout)["dst_ip"] == "127.0.0.1", r.stdout + r.stderr
@@ -159,6 +182,7 @@ def test_roaming_peer_behind_nat(plain):
     assert [(f["node"], f["command"]) for f in j["fix"]] == \
         [("home", f"wg set wg0 peer {net.key('bcc')} persistent-keepalive 25")]
     assert any("as soon as home sends bcc anything" in d for d in keys_of(j))
+    record(net, "roaming-nat-address-changed", hf, "company", "home", ("wg-no-handshake", "bcc", "request"))
     r = net.wgtrace("diagnose", "company", "home", "--hosts", hf, "--fix", "--yes", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["reachable"], r.stdout + r.stderr
 
@@ -175,6 +199,7 @@ def test_silent_peer_without_endpoint(plain):
     assert verdict(r) == ("wg-no-handshake", "bcc", "request"), r.stdout
     assert any("home has to speak first" in d for d in keys_of(j)), keys_of(j)
     assert {f["node"] for f in j["fix"]} == {"home"} and "persistent-keepalive 25" in j["fix"][-1]["command"]
+    record(net, "silent-peer-without-endpoint", hf, "company", "home", ("wg-no-handshake", "bcc", "request"))
     r = net.wgtrace("diagnose", "company", "home", "--hosts", hf, "--fix", "--yes", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["reachable"], r.stdout + r.stderr
 
@@ -188,6 +213,7 @@ def test_full_tunnel_routed_into_itself(plain):
     assert verdict(r) == ("route-missing", "alice", "request"), r.stdout
     assert [f["command"] for f in j["fix"]] == ["wg set wg0 fwmark 51820"]
     assert any("routing loop" in d for d in keys_of(j))
+    record(net, "full-tunnel-fwmark-lost", hf, "alice", P.WEB, ("route-missing", "alice", "request"))
     r = net.wgtrace("diagnose", "alice", P.WEB, "--hosts", hf, "--fix", "--yes", "--json", timeout=60)
     assert r.returncode == 0 and json.loads(r.stdout)["reachable"], r.stdout + r.stderr
 

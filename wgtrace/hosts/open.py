@@ -10,6 +10,7 @@ cannot be read; ``Network.unseen`` says why, and diagnose reports it as evidence
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -100,7 +101,7 @@ def build_network(opened: Opened) -> Network:
     ignore = {n: set(getattr(h, "ignore", ())) for n, h in opened.nodes.items()}
     data, _ = discover(hf.name, states, ignore, f"hosts of {hf.path}", OUT_OF_VIEW)
     try:
-        model = parse_lab(data, hf.path)
+        model = dataclasses.replace(parse_lab(data, hf.path), source=data)
     except LabFileError as e:        # discovery writes only what the checks accept: a bug if not
         raise LabFileError(f"{hf.path}: the hosts' state did not make a valid model ({e.message}).",
                            e.details) from None
@@ -117,7 +118,6 @@ def open_hosts(path: str, only=None) -> Iterator[Network]:
     just these of them); every connection closed after."""
     hf = load_hosts(path)
     if only:
-        import dataclasses
         from .watch import only_names
         keep = only_names(only, list(hf.hosts), path, hf.groups)
         hf = dataclasses.replace(hf, hosts={n: h for n, h in hf.hosts.items() if n in keep})
