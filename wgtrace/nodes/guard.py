@@ -7,6 +7,7 @@ private or preshared key (or makes one) runs at all.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .sshstate import redact_command
@@ -29,9 +30,10 @@ def read_only(argv: Sequence[str]) -> bool:
         return len(a) > 1 and a[1] in ("-L", "--dump") and not any(w in ("-D", "-F", "-U", "-I") for w in a)
     if a[0] == "wg":
         return len(a) < 2 or a[1] == "show"
-    if a[0] == "nft":
+    if a[0] == "nft":           # nft reads its words as one command line: ';' would start another
         words = [w for w in a[1:] if w not in ("-j", "--json", "-a", "--handle", "-n", "-s", "--stateless")]
-        return bool(words) and words[0] == "list" and not any(w in CHANGES for w in words)
+        return bool(words) and words[0] == "list" and not any(w in CHANGES for w in words) and \
+            all(re.fullmatch(r"[A-Za-z0-9_.-]+", w) for w in words)
     if a[0] == "ip":
         return any(w in ("show", "get", "list", "ls") for w in a) and not any(w in CHANGES[:9] for w in a)
     return False
