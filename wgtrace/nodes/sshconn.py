@@ -2,11 +2,13 @@
 
 Everything goes through the system's ``ssh`` client, so the operator's own configuration, keys,
 agent and known_hosts apply and wgtrace never sees a secret. Each host gets one master
-connection (ControlMaster) whose socket lives in a private 0700 directory of this run; every
-command after that is a new session on it, without a new login. ``BatchMode=yes``: ssh never
-asks anything (a password, a new host key); it fails instead, and the failure becomes one
-sentence naming the host and what to do. Nothing a host prints reaches a shell here: remote
-commands are argument lists quoted for the host's shell, outputs are parsed as data.
+connection (ControlMaster) whose socket lives in a private 0700 directory of this run, opened by
+the login that also starts the host's one ``Shell``: every command wgtrace sends there goes
+through that shell (the capture alone has a session of its own), so a host never holds more than
+two sessions. ``BatchMode=yes``: ssh never asks anything (a password, a new host key); it fails
+instead, and the failure becomes one sentence naming the host and what to do. Nothing a host
+prints reaches a shell here: remote commands are argument lists quoted for the host's shell,
+outputs are parsed as data.
 """
 from __future__ import annotations
 
@@ -55,10 +57,6 @@ class Conn:
         words = (["sudo", "-n"] if self.sudo and privileged else []) + list(argv)
         remote = "sh -c " + shlex.quote(PATH_PRELUDE + 'exec "$@"') + " sh " + " ".join(shlex.quote(w) for w in words)
         return self.ssh_argv("-o", "ControlMaster=no", "--", self.target, remote)
-
-    def script(self) -> list[str]:
-        """The local argv that runs a POSIX sh script on the host (the script comes on stdin)."""
-        return self.ssh_argv("-o", "ControlMaster=no", "--", self.target, "sh -s")
 
 
 def explain(name: str, target: str, text: str) -> str:
@@ -139,37 +137,6 @@ class Pool:
                 p.kill()
                 p.wait()
         shutil.rmtree(self.control_dir, ignore_errors=True)
-
-
-def run_all(jobs: dict[str, tuple[list[str], bytes | None]], timeout: float = 20.0) -> dict[str, tuple[int, str, str]]:
-    """Run one local argv per host at once, each with its stdin; (status, stdout, stderr) per host.
-    Outputs go to files, not pipes: nothing stalls on a full pipe, whatever a host prints."""
-    procs = {}
-    for name, (argv, stdin) in jobs.items():
-        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                             stdout=out, stderr=err, start_new_session=True)
-        if stdin is not None:
-            try:
-                p.stdin.write(stdin)
-                p.stdin.close()
-            except OSError:          # it died at once: its status says why
-                pass
-        procs[name] = (p, out, err)
-    deadline = time.monotonic() + timeout
-    res = {}
-    for name, (p, out, err) in procs.items():
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        out.seek(0)
-        err.seek(0)
-        res[name] = (p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-        out.close()
-        err.close()
-    return res
 
 
 class ShellJob:
