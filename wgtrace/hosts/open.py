@@ -60,9 +60,12 @@ class Opened:
         self.hosts.close()
 
 
-def connect(hf: HostsFile) -> Opened:
+def connect(hf: HostsFile, firewall: bool = True) -> Opened:
+    """``firewall``: the first snapshot reads every host's firewall too (``discover`` needs it; a
+    diagnosis reads it before the probe, on the hosts it watches: in a big network, its path)."""
     pool = Pool(hf.ssh_config)
     hosts = Hosts(pool)
+    hosts.firewall = firewall
     local = None
     for h in hf.hosts.values():
         if h.local:
@@ -121,7 +124,8 @@ def open_hosts(path: str, only=None) -> Iterator[Network]:
         from .watch import only_names
         keep = only_names(only, list(hf.hosts), path, hf.groups)
         hf = dataclasses.replace(hf, hosts={n: h for n, h in hf.hosts.items() if n in keep})
-    opened = connect(hf)
+    from ..trace.scope import SMALL
+    opened = connect(hf, firewall=len(hf.hosts) <= SMALL)
     try:
         yield build_network(opened)
     finally:

@@ -57,6 +57,7 @@ class Hosts:
         self.udp_ports: set[int] = set()
         self.unseen: dict[str, str] = {}     # host -> what of it cannot be seen (the Network shares it)
         self.others: dict[str, HostState] = {}   # nodes of the same network that are not SSH hosts
+        self.firewall = True                  # the snapshot reads the firewall (a big network: only facts do)
 
     def update_unseen(self) -> None:
         for n in self.nodes:
@@ -66,7 +67,7 @@ class Hosts:
     def refresh(self, names: Sequence[str] | None = None) -> None:
         """Read every (named) reachable host's snapshot at once."""
         todo = [self.nodes[n] for n in (names or self.nodes) if not self.nodes[n].conn.problem]
-        scripts = {h.name: snapshot_script(h.conn.sudo) for h in todo}
+        scripts = {h.name: snapshot_script(h.conn.sudo, self.firewall) for h in todo}
         t0 = time.time()
         jobs = {h.name: h.conn.shell.submit(["sh", "-c", scripts[h.name][0]]) for h in todo}
         res = {n: j.result(20) for n, j in jobs.items()}

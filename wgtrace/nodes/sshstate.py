@@ -30,6 +30,7 @@ SYSCTL_FILES = ("/proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/icmp_echo_igno
                 "/proc/sys/net/ipv6/conf/*/forwarding /proc/sys/net/ipv6/conf/*/disable_ipv6")
 TABLES = {"main": 254, "local": 255, "default": 253}
 PROTOS = {"kernel": "kernel", "boot": "boot", "static": "static", "2": "kernel", "3": "boot", "4": "static"}
+FIREWALL = "sec iptables {s}iptables-save -c\nsec ip6tables {s}ip6tables-save -c\nsec nft {s}nft -j list ruleset\n"
 
 
 def redact_command(sudo: str) -> str:
@@ -37,8 +38,9 @@ def redact_command(sudo: str) -> str:
     return f"{sudo}wg show all dump | awk {shlex.quote(REDACT_AWK)}"
 
 
-def snapshot_script(sudo: bool) -> tuple[str, str]:
-    """(the script, its section marker)."""
+def snapshot_script(sudo: bool, firewall: bool = True) -> tuple[str, str]:
+    """(the script, its section marker). ``firewall``: read the firewall too (a network that is
+    watched only along the probe's path reads it there, before the probe, and nowhere else)."""
     mark = "@@wgtrace-" + secrets.token_hex(6)
     s = "sudo -n " if sudo else ""
     tools = " ".join(TOOLS)
@@ -67,10 +69,7 @@ sec sysctl sysc
 sec wgsock wgsock
 sec wgifaces {s}wg show interfaces
 sec wgdump wgdump
-sec iptables {s}iptables-save -c
-sec ip6tables {s}ip6tables-save -c
-sec nft {s}nft -j list ruleset
-sec conn conn
+{FIREWALL.format(s=s) if firewall else ""}sec conn conn
 sec clock date +%s.%N
 """
     return script, mark
