@@ -125,7 +125,9 @@ def main() -> None:
                 dt, r = timed(lab_cmd(a.name, "diagnose", src, dst_ip, "--json", *(["--only", only] if only else [])))
                 check(r, cause, f"lab {label}")
                 results.setdefault(f"lab  {label}", []).append(dt)
-            print(f"{label}: done", file=sys.stderr)
+            sh, lb = results[f"ssh  {label}"], results[f"lab  {label}"]
+            print(f"{label}: ssh {median(sh)}, lab {median(lb)}, sessions at the peak {peaks[label][0]}, "
+                  f"captured on {peaks[label][1]}", file=sys.stderr)
     finally:
         lab_down(a.name)
     width = max(len(k) for k in results)

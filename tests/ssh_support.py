@@ -58,7 +58,7 @@ def write_hosts(lab: str, name: str, extra: dict[str, str] | None = None, nodes=
     if ignore:
         text += 'ignore = ["mgmt0"]        # the management network\n'
     for n in nodes:
-        ip = (address or {}).get(n, mgmt_ip(n))
+        ip = (address or {}).get(n) or mgmt_ip(n)
         text += f'\n[hosts.{n}]\nssh = "root@{ip}"\n' + (extra or {}).get(n, "")
     (home_of(lab, "ctl") / name).write_text(text)
     return f"/root/{name}"
