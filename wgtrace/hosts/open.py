@@ -43,8 +43,9 @@ class Opened:
     def states(self) -> dict[str, HostState]:
         return {n: h.state for n, h in self.nodes.items() if h.state is not None and not h.problem}
 
-    def refresh(self) -> None:
-        self.hosts.refresh()
+    def refresh(self, first: bool = False) -> None:
+        """Every host's snapshot read (``first``: logging in to them, in the same go)."""
+        self.hosts.open() if first else self.hosts.refresh()
         if self.local is not None:
             self.local.refresh()
             self.hosts.others = {self.local.name: self.local.state} if self.local.state else {}
@@ -75,8 +76,7 @@ def connect(hf: HostsFile, firewall: bool = True) -> Opened:
             SshNode(h.name, pool.add(h.name, h.ssh, h.port, h.sudo, h.ssh_args), hosts, h.ignore)
     opened = Opened(hf, hosts, local)
     try:
-        pool.open()
-        opened.refresh()
+        opened.refresh(first=True)
         settle(opened)
     except BaseException:
         opened.close()

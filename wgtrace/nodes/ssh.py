@@ -64,6 +64,14 @@ class Hosts:
             self.unseen.pop(n, None)
         self.unseen.update({n: h.unseen() for n, h in self.nodes.items() if h.unseen()})
 
+    def open(self) -> None:
+        """Log in to every host and read its snapshot, in one go (the snapshot is the login's first
+        command)."""
+        scripts = {n: snapshot_script(h.conn.sudo, self.firewall) for n, h in self.nodes.items()}
+        t0 = time.time()
+        res = self.pool.open({n: ["sh", "-c", sc[0]] for n, sc in scripts.items()})
+        self._take([h for h in self.nodes.values() if not h.conn.problem], scripts, res, t0, time.time())
+
     def refresh(self, names: Sequence[str] | None = None) -> None:
         """Read every (named) reachable host's snapshot at once."""
         todo = [self.nodes[n] for n in (names or self.nodes) if not self.nodes[n].conn.problem]
@@ -71,7 +79,9 @@ class Hosts:
         t0 = time.time()
         jobs = {h.name: h.conn.shell.submit(["sh", "-c", scripts[h.name][0]]) for h in todo}
         res = {n: j.result(20) for n, j in jobs.items()}
-        t1 = time.time()
+        self._take(todo, scripts, res, t0, time.time())
+
+    def _take(self, todo: list, scripts: dict, res: dict, t0: float, t1: float) -> None:
         for h in todo:
             code, out, err = res[h.name]
             h.take_snapshot(code, out, err, scripts[h.name][1], t0, t1)

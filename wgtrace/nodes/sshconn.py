@@ -97,20 +97,23 @@ class Pool:
         self.conns[name] = c
         return c
 
-    def open(self, timeout: float = 20.0) -> None:
+    def open(self, first: dict[str, list[str]] | None = None, timeout: float = 20.0) -> dict[str, tuple]:
         """Log in to every host at once, each login opening the host's master connection and its
-        shell together; a host that cannot be reached gets its ``problem``, and ``rtt`` is measured."""
+        shell together, with ``first[host]`` (else ``true``) written to the shell at once: it runs as
+        soon as the host is logged into, while others still are. A host that cannot be reached gets
+        its ``problem``; ``rtt`` is measured. (status, stdout, stderr) of each first command."""
         if not shutil.which("ssh"):
             for c in self.conns.values():
                 c.problem = "this machine has no ssh client: install openssh-client."
-            return
+            return {}
         for c in self.conns.values():
             c.shell.start(master=True)
         deadline = time.monotonic() + timeout
-        jobs = {name: c.shell.submit(["true"]) for name, c in self.conns.items()}
+        jobs = {name: c.shell.submit((first or {}).get(name, ["true"])) for name, c in self.conns.items()}
+        done = {}
         for name, job in jobs.items():
-            status, _, text = job.result(max(0.1, deadline - time.monotonic()))
-            if status != 0:
+            done[name] = status, _, text = job.result(max(0.1, deadline - time.monotonic()))
+            if status == 255 or (status != 0 and name not in (first or {})):
                 self.conns[name].problem = explain(name, self.conns[name].target,
                                                    text or "the connection did not open in time")
         live = [c for c in self.conns.values() if not c.problem]
@@ -119,6 +122,7 @@ class Pool:
         for c in live:
             jobs[c.name].result(10)
             c.rtt = time.monotonic() - t0
+        return done
 
     def close(self) -> None:
         """End every shell and master connection (``ssh -O exit``) and remove the sockets' directory."""
