@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 # Where sudo and a plain login may not look: tools like ip, tcpdump, iptables-save live there.
 PATH_PRELUDE = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; '
-PERSIST = 120          # seconds an idle master outlives us if we die without closing it
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Conn:
             argv += ["-F", self.config]
         argv += ["-o", "BatchMode=yes", "-o", f"ControlPath={self.control_dir}/%C",
                  "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                 "-o", "LogLevel=ERROR", "-T"]
+                 "-o", "LogLevel=INFO", "-T"]
         if self.port:
             argv += ["-p", str(self.port)]
         return argv + list(self.extra) + list(extra)
@@ -125,21 +124,13 @@ class Pool:
         return done
 
     def close(self) -> None:
-        """End every shell and master connection (``ssh -O exit``) and remove the sockets' directory."""
-        procs = []
-        for c in self.conns.values():
-            if c.shell is not None:
-                c.shell.close()
-        for c in self.conns.values():
-            if os.path.isdir(self.control_dir):
-                procs.append(subprocess.Popen(c.ssh_argv("-O", "exit", "--", c.target), stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        """End every shell, and with it its master connection (all hung up first, then waited
+        for), and remove the sockets' directory."""
+        shells = [c.shell for c in self.conns.values() if c.shell is not None]
+        for sh in shells:
+            sh.hang_up()
+        for sh in shells:
+            sh.close()
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
@@ -183,7 +174,9 @@ class Shell:
         self.gen = 0                  # which shell of this host: a job of an ended one gets no answer
 
     def start(self, master: bool = False) -> None:
-        how = ["-o", "ControlMaster=auto", "-o", f"ControlPersist={PERSIST}"] if master else ["-o", "ControlMaster=no"]
+        # the master is this very ssh (no ControlPersist): it ends when its shell does, after the
+        # capture's session, also when wgtrace dies (its pipe closes, the host's sh ends)
+        how = ["-o", "ControlMaster=auto"] if master else ["-o", "ControlMaster=no"]
         remote = "sh -c " + shlex.quote(PATH_PRELUDE + "exec sh")
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.conn.ssh_argv(*how, "--", self.conn.target, remote), stdin=subprocess.PIPE,
@@ -266,12 +259,20 @@ class Shell:
             text = self.err.read().decode(errors="replace")
         return text.strip() or "the connection closed"
 
+    def hang_up(self) -> None:
+        """Close its input: the host's sh ends (``close`` waits for it)."""
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
     def close(self) -> None:
         if self.proc is None:
             return
         try:
             self.proc.stdin.close()
-            self.proc.wait(1.0)
+            self.proc.wait(2.0)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
