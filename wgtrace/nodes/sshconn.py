@@ -195,7 +195,8 @@ class Shell:
         mark = "@@wgt-" + secrets.token_hex(6)
         # stdout passes through; stderr is kept in $e and comes back on the mark's line
         line = ("{ e=$(" + " ".join(shlex.quote(w) for w in words) + " </dev/null 2>&1 1>&3 3>&-); r=$?; } 3>&1; "
-                f"printf '\\n%s %s %s\\n' {mark} \"$r\" \"$(printf %s \"$e\" | tr '\\n' ' ' | cut -c1-400)\"\n")
+                "[ -z \"$e\" ] || e=$(printf %s \"$e\" | tr '\\n' ' ' | cut -c1-400); "
+                f"printf '\\n%s %s %s\\n' {mark} \"$r\" \"$e\"\n")
         try:
             self.proc.stdin.write(line.encode())
             self.proc.stdin.flush()

@@ -49,7 +49,8 @@ M={mark}
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH
 sec() {{ n=$1; shift; printf '\\n%s %s\\n' "$M" "$n"
   {{ e=$("$@" 2>&1 1>&3 3>&-); r=$?; }} 3>&1
-  printf '\\n%s end %s %s\\n' "$M" "$r" "$(printf %s "$e" | tr '\\n\\t' '  ' | cut -c1-300)"; }}
+  [ -z "$e" ] || e=$(printf %s "$e" | tr '\\n\\t' '  ' | cut -c1-300)
+  printf '\\n%s end %s %s\\n' "$M" "$r" "$e"; }}
 tools() {{ for t in {tools}; do p=$(command -v "$t" 2>/dev/null) && [ -f "$p" ] && [ -x "$p" ] && echo "$t"; done; }}
 wgsock() {{ ls /run/wireguard 2>/dev/null; true; }}
 wgdump() {{ {redact_command(s)}; }}
