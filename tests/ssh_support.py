@@ -29,7 +29,7 @@ def home_of(lab: str, node: str) -> Path:
     return node_dir(lab, node) / "root"
 
 
-def prepare(lab: str, extra: dict[str, str] | None = None, nodes=SEED_NODES) -> str:
+def prepare(lab: str, extra: dict[str, str] | None = None, nodes=SEED_NODES, address: dict[str, str] | None = None) -> str:
     """Keys, authorized_keys, ssh_config and /root/hosts.toml in ctl; returns the hosts file's
     path as ctl sees it. ``extra``: more TOML for a host table, per host (``sudo = true``…)."""
     ctl = home_of(lab, "ctl")
@@ -40,30 +40,33 @@ def prepare(lab: str, extra: dict[str, str] | None = None, nodes=SEED_NODES) -> 
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"wgtrace-test-{lab}", "-f", str(key)],
                        check=True)
     pub = (ssh / "id_ed25519.pub").read_text()
-    for n in SEED_NODES:
+    for n in nodes:
         d = home_of(lab, n) / ".ssh"
         d.mkdir(mode=0o700, exist_ok=True)
         (d / "authorized_keys").write_text(pub)
         (d / "authorized_keys").chmod(0o600)
     (ctl / "ssh_config").write_text("Host *\n  StrictHostKeyChecking accept-new\n"
                                     "  UserKnownHostsFile /root/known_hosts\n  IdentityFile /root/.ssh/id_ed25519\n")
-    write_hosts(lab, "hosts.toml", extra, nodes)
+    write_hosts(lab, "hosts.toml", extra, nodes, address)
     return "/root/hosts.toml"
 
 
 def write_hosts(lab: str, name: str, extra: dict[str, str] | None = None, nodes=SEED_NODES,
-                address: dict[str, str] | None = None) -> str:
-    text = 'ssh_config = "/root/ssh_config"\nignore = ["mgmt0"]        # the management network\n'
+                address: dict[str, str] | None = None, ignore: bool = True) -> str:
+    """``ignore``: name the management network (else wgtrace finds it: the address it logs into)."""
+    text = 'ssh_config = "/root/ssh_config"\n'
+    if ignore:
+        text += 'ignore = ["mgmt0"]        # the management network\n'
     for n in nodes:
-        ip = (address or {}).get(n, mgmt_ip(n))
+        ip = (address or {}).get(n) or mgmt_ip(n)
         text += f'\n[hosts.{n}]\nssh = "root@{ip}"\n' + (extra or {}).get(n, "")
     (home_of(lab, "ctl") / name).write_text(text)
     return f"/root/{name}"
 
 
 def in_ctl(lab: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there; so does
-    this checkout, named on PYTHONPATH: in ctl's own home an editable install would be found first)."""
+    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there), this
+    tree's wgtrace (a node's environment is its own: the path is given to it)."""
     return subprocess.run([sys.executable, "-m", "wgtrace", "lab", "exec", "ctl", "--lab", lab, "--",
                            "env", f"PYTHONPATH={REPO}", sys.executable, "-m", "wgtrace", *args], cwd=REPO,
                           capture_output=True, text=True,

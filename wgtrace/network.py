@@ -34,6 +34,11 @@ class Network:
     lock: Path | None = None           # held while a probe is out (a lab's probe lock file)
     refresh: Callable[[], "Network"] | None = None         # the same network, its state read again
     state: object = None               # the backend's own record (lab/runtime.LabState for a lab)
+    # Real hosts: a probe may go to any address the operator names (the internet behind a full
+    # tunnel); a lab's probes stay inside the lab's networks.
+    outside: bool = False
+    logins: dict[str, str] = field(default_factory=dict)   # node -> the address it is reached over
+    resolved: dict[str, str] = field(default_factory=dict)  # a destination's name -> its address, resolved once
 
     def exclusive(self):
         """Held while a probe is out: two probes at once on one network would count each other's

@@ -34,8 +34,8 @@ PARAMS = [pytest.param(lab, f, marks=pending(f), id=f"{lab}:{f.name}") for lab, 
 SEED = load_faults(str(find_lab("seed")))
 
 
-def run_diagnose(src, dst, lab, **kw):
-    with open_network(lab=lab) as net:
+def run_diagnose(src, dst, lab, only=None, **kw):
+    with open_network(lab=lab, only=only) as net:
         return diagnose(net, src, dst, **kw)
 
 
@@ -88,8 +88,11 @@ def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(lab_factory, cli, lab_
     v = d.verdict
     assert v.cause == fault.cause, [e.to_json() for e in v.evidence]
     assert (v.stop.node, v.stop.phase) == (fault.node, fault.direction), v.stop
-    assert v.fix, "a known fault must come with a fix"
     assert d.explanation and v.evidence
+    if fault.cause == "lost-between":      # inside a box out of view: what to check there, and no fix
+        assert not v.fix and any(e.kind == "state" and e.key.startswith("check-") for e in v.evidence)
+        return
+    assert v.fix, "a known fault must come with a fix"
     for f in v.fix:     # as documented: each fix command runs with lab exec NODE -- sh -c COMMAND
         x = cli("lab", "exec", "--lab", lab.name, f.node, "--", "sh", "-c", f.command)
         assert x.returncode == 0, (f.command, x.stderr)

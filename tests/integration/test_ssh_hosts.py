@@ -54,11 +54,13 @@ def test_fault_over_ssh_as_in_the_lab(lab_factory, fault):
     src = fault.probe.get("src", "home")
     probe = {k: fault.probe[k] for k in ("tcp", "udp", "size") if k in fault.probe}
     args = [a for k, v in probe.items() for a in (f"--{k}", str(v))]
-    r = S.in_ctl(lab.name, "diagnose", src, "target", "--hosts", hosts, "--json", *args)
+    only = fault.probe.get("only")
+    r = S.in_ctl(lab.name, "diagnose", src, "target", "--hosts", hosts, "--json", *args,
+                 *(["--only", only] if only else []))
     assert r.returncode == 1, r.stdout + r.stderr
     j = json.loads(r.stdout)
     # the lab's own diagnosis of the same lab (by address: in seedssh, target's name resolves to mgmt)
-    with open_network(lab=lab.name) as net:
+    with open_network(lab=lab.name, only=only) as net:
         d = diagnose(net, src, "10.10.13.61", **probe)
     in_lab = (d.verdict.cause, d.verdict.stop.node, d.verdict.stop.phase)
     assert verdict(j) == in_lab == (fault.cause, fault.node, fault.direction), r.stdout

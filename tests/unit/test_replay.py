@@ -79,7 +79,7 @@ def _with_ipv6(context: dict) -> dict:
             for j, p in enumerate(w["peers"]):
                 p["allowed_ips"] = p["allowed_ips"] + [f"{MARK6}:{i}:{j}::/64"]
         for k, link in enumerate(f["links"].values()):
-            if link["addresses"]:
+            if link["addresses"] and link["name"] != "lo":
                 link["addresses"] = link["addresses"] + [f"{MARK6}:{i}:{k}::1/64"]
         f["routes"] = f["routes"] + [{"dst": f"{MARK6}:ffff::/48", "via": None, "dev": "lo", "proto": "static",
                                       "table": 254, "family": 6}]
@@ -93,7 +93,8 @@ def _strip6(v):
     if isinstance(v, list):
         return [_strip6(x) for x in v]
     if isinstance(v, str):
-        return re.sub(rf",?{MARK6}:[0-9a-f:]*/\d+", "", v).replace(" ,", " ").lstrip(",")
+        v = re.sub(rf"(, )?,?{MARK6}:[0-9a-f:]*(/\d+)?", "", v)     # in lists "a,b" and "a, b"
+        return v.replace(" ,", " ").replace("(, ", "(").lstrip(",")
     return v
 
 

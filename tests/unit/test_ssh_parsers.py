@@ -7,12 +7,13 @@ import json
 import random
 import shutil
 import struct
+import os
 import subprocess
 
 import pytest
 
 from wgtrace.nodes import sshstate as S
-from wgtrace.nodes.ssh import _read_only, _wg_argv
+from wgtrace.nodes.guard import read_only as _read_only, wg_argv as _wg_argv
 from wgtrace.nodes.sshcapture import PcapStream, capture_filter, capture_script, frame_of
 from wgtrace.nodes.sshconn import Conn, explain
 from wgtrace.nodes.wgstate import parse_dump
@@ -205,3 +206,38 @@ def test_snapshot_sections_as_the_script_frames_them(tmp_path):
     assert set(st.links) == {"lo", "eth0", "wg0"} and st.routes[1].dst == "10.10.13.61/32"
     assert st.iptables == "" and st.iptables_error == "denied" and "iptables" in st.errors
     assert json.loads(st.nft)["nftables"][0]["table"]["name"] == "filter" and not st.nft_error
+
+
+def test_native_nftables_reads_are_reads():
+    for argv in (["nft", "-j", "list", "ruleset"], ["nft", "list", "table", "inet", "filter"], ["nft", "-a", "list", "ruleset"],
+                 ["conntrack", "-L", "-f", "ipv4"], ["grep", "-H", ".", "/proc/sys/net/ipv4/ip_forward"]):
+        assert _read_only(argv), argv
+    for argv in (["nft", "add", "rule", "inet", "filter", "forward", "accept"], ["nft", "-f", "/tmp/x"],
+                 ["nft", "flush", "ruleset"], ["nft", "delete", "table", "inet", "filter"], ["conntrack", "-F"],
+                 ["nft", "list", "ruleset", ";", "flush"], ["nft", "list", "ruleset;add", "table", "x"],
+                 ["grep", "-r", "x", "/"]):
+        assert not _read_only(argv), argv
+
+
+def test_capture_leaves_datagrams_inside_tunnels_out():
+    f = capture_filter({51820}, {5, 7})
+    assert "(udp and not ifindex 5 and not ifindex 7 and (port 51820))" in f
+    assert "(udp and udp[8:4] = 0x77677472" in f        # the probe's own datagrams stay, wherever they are
+    assert "ifindex" not in capture_filter({51820})
+
+
+def test_the_shell_answers_in_order_with_stderr_apart():
+    """Commands written at once to a host's shell: answers read back in order, stdout exact,
+    stderr on the line that ends each answer. A real sh stands in for the host's."""
+    from wgtrace.nodes.sshconn import Shell
+    c = Conn("here", "localhost", None, None, "/tmp")
+    sh = Shell(c)
+    sh.proc = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    os.set_blocking(sh.proc.stdout.fileno(), False)
+    try:
+        jobs = [sh.submit(["printf", "a\nb"]), sh.submit(["sh", "-c", "echo oops >&2; exit 3"]),
+                sh.submit(["printf", "%s\n", "x; echo injected", "@@wgt-0"])]
+        assert [j.result(5) for j in reversed(jobs)][::-1] == [(0, "a\nb", ""), (3, "", "oops"),
+                                                               (0, "x; echo injected\n@@wgt-0\n", "")]
+    finally:
+        sh.close()

@@ -22,12 +22,23 @@ def hosts_opt(required: bool = False):
     return typer.Option(... if required else None, "--hosts", help=HOSTS_HELP)
 
 
-def warn_unseen(net) -> None:
-    """What of a network cannot be seen (a host that refused us), one line each, before the result."""
+def only_opt():
+    return typer.Option(None, "--only", help="Keep only these nodes in view (comma-separated): the rest is "
+                                             "as if it could not be seen, like machines you cannot log into.")
+
+
+def warn_unseen(net, said: dict | None = None) -> dict:
+    """What of a network cannot be seen (a host that refused us), one line each, before the result;
+    ``said``: what was said already (a capture that failed during the probe is said after it)."""
+    said = dict(said or {})
     for name, why in sorted(net.unseen.items()):
+        if said.get(name) == why:
+            continue
+        said[name] = why
         err.print(f"[yellow]wgtrace:[/] {why} (going on without it)" if why.startswith(name) else
                   f"[yellow]wgtrace:[/] {name}: {why} (going on without it)", highlight=False, markup=True,
                   soft_wrap=True)
+    return said
 
 
 class Asker:

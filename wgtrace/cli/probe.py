@@ -7,7 +7,7 @@ import typer
 
 from ..errors import UsageError
 from .common import emit, err, finish, guarded, json_opt, lab_opt, lang_of, lang_opt, out, show_trace
-from .hosts import Asker, check_hosts_args, hosts_opt, warn_unseen
+from .hosts import Asker, check_hosts_args, hosts_opt, only_opt, warn_unseen
 
 
 def _opts():
@@ -22,38 +22,40 @@ _o = _opts()
 
 @guarded
 def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
-          dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+          dst: str = typer.Argument(..., help="Node name or IP address inside the lab (with --hosts: any address, or a name to resolve)."),
           tcp: Optional[int] = _o["tcp"], udp: Optional[int] = _o["udp"], size: Optional[int] = _o["size"],
           lab: Optional[str] = lab_opt(), as_json: bool = json_opt(), lang: str = lang_opt(),
           pcap: Optional[str] = typer.Option(None, "--pcap", help="Write every captured frame to this "
                                                                   "pcapng file (one interface per node:iface)."),
           no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams."),
-          hosts: Optional[str] = hosts_opt()):
+          hosts: Optional[str] = hosts_opt(), only: Optional[str] = only_opt()):
     """Send one probe and follow it through every interface of every node."""
     from ..opener import open_network
     from ..trace.run import run_trace
     check_hosts_args(hosts, lab)
     lang = lang_of(lang)
-    with open_network(lab=lab, hosts=hosts) as net:
-        warn_unseen(net)
+    with open_network(lab=lab, hosts=hosts, only=only) as net:
+        said = warn_unseen(net)
         res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+        warn_unseen(net, said)
     show_trace(res, as_json, lang, pcap, no_underlay)
 
 
 @guarded
 def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
-             dst: str = typer.Argument(..., help="Node name or IP address inside the lab."),
+             dst: str = typer.Argument(..., help="Node name or IP address inside the lab (with --hosts: any address, or a name to resolve)."),
              tcp: Optional[int] = _o["tcp"], udp: Optional[int] = _o["udp"], size: Optional[int] = _o["size"],
              lab: Optional[str] = lab_opt(), as_json: bool = json_opt(),
              fix: bool = typer.Option(False, "--fix", help="Apply the fix, diagnose again, until reachable."),
              lang: str = lang_opt(), hosts: Optional[str] = hosts_opt(),
-             yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking.")):
+             yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking."),
+             only: Optional[str] = only_opt()):
     """Where the probe stops, why, on what evidence, and the commands that fix it."""
     from ..opener import open_network
     check_hosts_args(hosts, lab)
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
-    with open_network(lab=lab, hosts=hosts) as net:
-        warn_unseen(net)
+    with open_network(lab=lab, hosts=hosts, only=only) as net:
+        said = warn_unseen(net)
         if fix:
             from ..diagnose.fixloop import fix_loop
             from ..teach.exercise import note_fix
@@ -64,6 +66,7 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
         else:
             from ..diagnose.run import diagnose as run_diagnose
             result = run_diagnose(net, src, dst, **kw)
+        warn_unseen(net, said)
     emit(result, as_json, kw["lang"])
     finish(result.reachable)
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .. import addr
 from ..addr import in_nets
-from . import firewall, fixes
+from . import firewall, fixes, roaming
 from .common import (At, drops as lost, filtered, fw_kind, inconsistent, link_restore, packet, peer_list,
                      rp_failed, rp_verdict, who)
 from .context import Context
@@ -183,7 +183,7 @@ def lost_session(a: Arrival) -> Verdict | None:
     return s.lead(a.node, *a.arrived_on()[:2], **a.arrived_on()[2]) if s else None
 
 
-RECEIVE = (rp_filtered, endpoint_firewall, iface_gone, port_moved, wrong_port, unknown_sender,
+RECEIVE = (rp_filtered, endpoint_firewall, iface_gone, roaming.nat_forgot, port_moved, wrong_port, unknown_sender,
            source_not_allowed, lost_session)
 
 

@@ -1,12 +1,13 @@
 """Checks at a node that should pass the packet on: it entered and never left (``forwarding``,
-the ordered ``FORWARDING`` checks), or it left by a cable and arrived nowhere (``next_link``)."""
+the ordered ``FORWARDING`` checks), or it left by a cable toward an interface that is down
+(``far_end_down``, the first question of gap.left)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
 from .. import addr
-from . import firewall, fixes
+from . import firewall, fixes, nat, roaming
 from .common import (At, drops as lost, filtered, inconsistent, intended_dev, let_through, link_restore,
                      neighbor, no_route, packet, rp_failed, rp_verdict, way)
 from .context import Context
@@ -180,8 +181,9 @@ def too_big(t: Transit) -> Verdict | None:
     return v.fixes(t.node, *fixes.mtu_fix(t.ctx, t.node, out))
 
 
-FORWARDING = (reverse_path, forwarding_off, routed_elsewhere, filtered_here, unroutable, out_link_down,
-              next_hop_silent, too_big)
+FORWARDING = (reverse_path, forwarding_off, routed_elsewhere, filtered_here, roaming.gone_from_nat, nat.no_return,
+              unroutable,
+              out_link_down, next_hop_silent, too_big)
 
 
 def forwarding(ctx: Context, h, phase: str) -> Verdict:
@@ -194,8 +196,8 @@ def forwarding(ctx: Context, h, phase: str) -> Verdict:
     return inconsistent(ctx, "forwards", node=t.node, dst=t.dst, dev=t.r.dev)
 
 
-def next_link(ctx: Context, h, phase: str) -> Verdict:
-    """It left a node by a cable and never arrived: is the other end down?"""
+def far_end_down(ctx: Context, h, phase: str) -> Verdict | None:
+    """The interface at the other end of the cable it left by (or the next hop's) is down."""
     ends = []
     far = fixes.far_end(ctx, h.node, h.iface)
     if far:
@@ -209,4 +211,4 @@ def next_link(ctx: Context, h, phase: str) -> Verdict:
         v = link_restore(ctx, node, iface, phase)
         if v:
             return v.lead(h.node, "capture", "left", summary=h.summary, node=h.node, iface=h.iface)
-    return inconsistent(ctx, "left-lost", node=h.node, iface=h.iface)
+    return None

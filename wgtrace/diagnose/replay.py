@@ -49,7 +49,10 @@ def load_trace(d: dict) -> TraceResult:
 
 
 def dump_context(ctx: Context) -> dict:
-    return {"version": VERSION, "lab": {"file": ctx.lab.path, "name": ctx.lab.name, "params": ctx.lab.params},
+    lab = {"file": ctx.lab.path, "name": ctx.lab.name, "params": ctx.lab.params}
+    if ctx.lab.source is not None:           # a model not read from its file (a view, hosts)
+        lab["data"] = ctx.lab.source
+    return {"version": VERSION, "lab": lab,
             "trace": dump_trace(ctx.res), "facts": {n: f.to_json() for n, f in ctx.facts.items()},
             "routes": [[list(k), asdict(v)] for k, v in ctx.routes.items()],
             "prefixes": [[list(k), v] for k, v in ctx.prefixes.items()],
@@ -59,8 +62,12 @@ def dump_context(ctx: Context) -> dict:
 def load_context(d: dict, lab_file: str | None = None) -> Context:
     """``lab_file``: where the lab file is on this machine (the recorded path may be another's)."""
     from ..model.labfile import load_lab
-    lab = load_lab(lab_file or d["lab"]["file"], rename=d["lab"]["name"],
-                   params={k: str(v) for k, v in d["lab"]["params"].items()})
+    if "data" in d["lab"]:
+        from ..model.parse import parse_lab
+        lab = parse_lab(d["lab"]["data"], lab_file or d["lab"]["file"])
+    else:
+        lab = load_lab(lab_file or d["lab"]["file"], rename=d["lab"]["name"],
+                       params={k: str(v) for k, v in d["lab"]["params"].items()})
     return Context(lab, load_trace(d["trace"]), {n: NodeFacts.from_json(f) for n, f in d["facts"].items()},
                    {tuple(k): RouteLookup(**v) for k, v in d["routes"]},
                    {tuple(k): v for k, v in d["prefixes"]}, d["keys"], d["now"], d["stage"])

@@ -1,30 +1,30 @@
 """From a trace and the nodes' state to one verdict: a table of small named checks.
 
-The checks follow the packet. The whole-path checks come first (the destination refused; the
-source could not send; an ICMP error named the MTU; a node sent a tunnel-bound packet out of
-the wrong interface; a tunnel's own datagram went into a tunnel; a datagram went where its peer no longer is; the
-destination's way back bypasses the node that brought the request; a
-node translated the source to an address nobody has).
+The checks follow the packet. The whole-path checks come first (a tunnel routed into itself; the
+destination refused; the source could not send; an ICMP error named the MTU; a node sent a tunnel-bound
+packet out of the wrong interface; the destination's way back bypasses the node that brought the
+request; a node translated the source to an address nobody has).
 Then the last place the probe was seen decides which place's checks apply:
 
   a WireGuard datagram arrived at its own endpoint   -> endpoint.receive
   a datagram or packet entered a node that forwards  -> forward.forwarding
   a packet went into a WireGuard interface           -> tunnel.send
   the request arrived at the destination             -> at_destination.arrived
-  a packet left by a cable and arrived nowhere       -> forward.next_link
+  a packet left by a cable and arrived nowhere       -> gap.left (the far end down; out of view:
+                                                        roaming, a missing NAT, the gap itself)
 
 Each check returns a Verdict or None. Nothing here touches the kernel: the same facts give
 the same verdict, which is what the replayed fixtures in tests/unit check.
 """
 from __future__ import annotations
 
-from . import at_destination, at_source, endpoint, forward, loop, roaming, translated, tunnel
+from . import at_destination, at_source, endpoint, forward, gap, roaming, translated, tunnel
 from .common import inconsistent
 from .context import Context
 from .verdict import Verdict
 
 # Checks over the whole path, in order; the first that finds something decides.
-WHOLE_PATH = (*at_source.CHECKS, loop.datagram_into_tunnel, roaming.moved_away, tunnel.wrong_peer, at_destination.no_way_back,
+WHOLE_PATH = (roaming.tunnel_loop, *at_source.CHECKS, tunnel.wrong_peer, at_destination.no_way_back,
               translated.translated_to_nowhere)
 
 
@@ -69,5 +69,5 @@ def last_hop(ctx: Context) -> Verdict | None:
             return at_destination.arrived(ctx, h, phase)
         return forward.forwarding(ctx, h, phase)
     if h.dir == "out":
-        return forward.next_link(ctx, h, phase)
+        return gap.left(ctx, h, phase)
     return None

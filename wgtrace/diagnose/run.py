@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..addr import family
+from ..addr import family, host_of
 from ..errors import LabStateError
 from ..network import Network
 from ..texts import explain
@@ -63,15 +63,21 @@ def route_lookups(net: Network, res: TraceResult, facts: dict) -> tuple[dict, di
                          if r.role == "request" and r.node == h.node and r.layer == "inner"}
     if owner:
         want.add((owner, res.probe.get("src_ip") or "", None, None))
-    routes, prefixes = {}, {}
-    for key in want:
+    for h in res.hops:                # where WireGuard would send what went into a tunnel (a loop?)
+        if h.layer == "inner" and h.dir == "out" and facts.get(h.node):
+            want |= {(h.node, host_of(p.endpoint), None, None) for w in facts[h.node].wg if w.name == h.iface
+                     for p in w.peers if p.endpoint}
+    routes, prefixes, soon = {}, {}, {}
+    for key in want:                 # asked side by side, then answered
         node, dst, src, iif = key
         if node in net.nodes and dst and facts.get(node) and facts[node].readable:
-            routes[key] = net.nodes[node].route_get(dst, src, iif)
-            if src is None:
-                m = factsmod.matching_route(facts[node], dst)
-                if m:
-                    prefixes[(node, dst)] = m
+            soon[key] = net.nodes[node].route_get_soon(dst, src, iif)
+    for (node, dst, src, iif), done in soon.items():
+        routes[(node, dst, src, iif)] = done()
+        if src is None:
+            m = factsmod.matching_route(facts[node], dst)
+            if m:
+                prefixes[(node, dst)] = m
     return routes, prefixes
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .. import addr
 from ..addr import in_nets, longest
-from . import firewall, fixes
+from . import firewall, fixes, roaming
 from .common import At, drops as lost, filtered, peer_list, who
 from .firewall import Packet
 from .context import Context
@@ -152,7 +152,8 @@ def far_side(s: Sent) -> Verdict | None:
     return far
 
 
-SEND = (no_peer_covers, own_output_drops, unknown_peer_key, endpoint_not_declared, far_side)
+SEND = (no_peer_covers, own_output_drops, unknown_peer_key, endpoint_not_declared, roaming.no_endpoint,
+        roaming.looped_send, far_side)
 
 
 def send(ctx: Context, h, phase: str) -> Verdict:

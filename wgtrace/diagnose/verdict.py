@@ -13,7 +13,8 @@ from ..trace.path import Place
 
 Cause = Literal["reachable", "route-missing", "wg-allowed-ips", "wg-no-handshake", "wg-stale-session",
                 "forwarding-disabled", "forward-filtered", "nat-missing", "input-filtered", "output-filtered",
-                "port-closed", "link-down", "neighbor-unreachable", "rp-filter", "mtu", "inconsistent"]
+                "port-closed", "link-down", "neighbor-unreachable", "rp-filter", "mtu", "lost-between",
+                "inconsistent"]
 CAUSES: tuple[str, ...] = get_args(Cause)
 
 # What a piece of evidence is: where it was read or seen. Firewall evidence names its tool.

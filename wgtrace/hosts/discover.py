@@ -22,6 +22,9 @@ from . import nodedata
 from .nodedata import WG_STAGE, Notes
 
 
+OUT_OF_VIEW = "out-of-view"     # the middle of a network seen only in part: routers, NAT, the internet
+
+
 @dataclass
 class Member:
     host: str                 # a host, or the middle / a switch node
@@ -67,8 +70,10 @@ def _free_name(want: str, taken) -> str:
 
 
 def discover(name: str, states: dict[str, HostState], ignore: dict[str, set[str]],
-             description: str = "") -> tuple[dict, Notes]:
-    """Lab-file data for the hosts (name -> state of every host that could be read), and notes."""
+             description: str = "", middle_name: str = "internet") -> tuple[dict, Notes]:
+    """Lab-file data for the hosts (name -> state of every host that could be read), and notes;
+    ``middle_name``: what to call the unknown middle (a lab file's ``internet``; for a network in
+    view only, what it is: out of view)."""
     notes = Notes()
     plan = Plan()
     wg_names = {h: set(st.wg_ifaces) | {n for n, l in st.links.items() if l.kind == "wireguard"}
@@ -110,7 +115,7 @@ def discover(name: str, states: dict[str, HostState], ignore: dict[str, set[str]
                             any(m.host == h for m in nets[n])), None)
                 if net is not None and net.prefixlen < 31:
                     gw_of_net.setdefault(net, r.via)
-    middle = _free_name("internet", states) if gw_of_net else None
+    middle = _free_name(middle_name, states) if gw_of_net else None
     if middle:
         plan.used[middle] = set()
         # one interface of the middle per link it shares with hosts (a subnet of each family on it)

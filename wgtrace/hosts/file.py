@@ -1,4 +1,5 @@
-"""The hosts file (TOML): which machines to reach over SSH, checked like a lab file.
+"""The hosts file (TOML): which machines to reach over SSH, checked like a lab file (an Ansible
+inventory is read by hosts/inventory.py into the same ``HostsFile``).
 
 A hosts file may come from anybody and ends up in ssh's command line, so every field is checked
 to be exactly what it claims: a host name as a lab node name, an ssh target as plain
@@ -11,14 +12,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabFileError
 from ..model import fields as F
+from .sshargs import check_address
 
 TOP_KEYS = {"ssh_config", "ignore", "hosts", "description"}
-HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description"}
+HOST_KEYS = {"ssh", "sudo", "port", "ignore", "description", "management", "local"}
 # keys someone might reach for to put a secret in: refused with a sentence of their own
 SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "private", "identity", "token", "key")
 TARGET_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}@)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
@@ -33,6 +35,9 @@ class Host:
     sudo: bool = False        # privileged commands run with `sudo -n`
     port: int | None = None
     ignore: tuple[str, ...] = ()     # interfaces left out of the picture (a management network)
+    management: bool = True   # the interface it is logged into is management unless it carries the path
+    local: bool = False       # the machine wgtrace runs on (no SSH)
+    ssh_args: tuple[str, ...] = ()   # more words for ssh (an inventory's, checked: hosts/sshargs.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class HostsFile:
     hosts: dict[str, Host]
     ssh_config: str | None = None
     description: str = ""
+    groups: dict[str, list[str]] = field(default_factory=dict)   # an inventory's groups: name -> hosts
 
     @property
     def name(self) -> str:
@@ -85,11 +91,14 @@ def _target(errs: F.Errors, key: str, value) -> str | None:
     if ":" in value.split("@")[0] and "@" in value:
         errs.add(key, "user:password@host: a hosts file holds no secrets; use ssh keys")
         return None
+    user, _, host = value.rpartition("@")
+    if ":" in host and (not user or re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}", user)):
+        return value if check_address(errs, key, host) else None      # an IPv6 address
     if not TARGET_RE.match(value):
         errs.add(key, f"{value!r} is not a plain ssh target: user@host or an alias (letters, digits, '.', '_', '-'; "
                       f"no spaces, options or shell characters)")
         return None
-    return value
+    return value if check_address(errs, key, host) else None
 
 
 def _config(errs: F.Errors, value, base: Path) -> str | None:
@@ -121,6 +130,7 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
         raw = {}
     hosts: dict[str, Host] = {}
     targets: dict[tuple, str] = {}
+    local_seen: list[str] = []
     for name, h in raw.items():
         key = f"hosts.{name}"
         bad_name = not F.NAME_RE.match(name)
@@ -131,6 +141,23 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
             errs.add(key, 'must be a table with ssh = "user@host"')
             continue
         _keys(errs, key, h, HOST_KEYS)
+        local = h.get("local", False)
+        if not isinstance(local, bool):
+            errs.add(f"{key}.local", "is true or false (true: the machine wgtrace runs on, reached without SSH)")
+            local = False
+        if local:
+            for k in ("ssh", "sudo", "port"):
+                if k in h:
+                    errs.add(f"{key}.{k}", "a local host is this machine: it is not reached over SSH (leave out ssh, "
+                                           "sudo and port, or local)")
+            if any(x.local for x in hosts.values()) or local_seen:
+                errs.add(f"{key}.local", "only one host can be the machine wgtrace runs on")
+            local_seen.append(name)
+            if not bad_name:
+                hosts[name] = Host(name, "", False, None, tuple(dict.fromkeys(
+                    ignore_all + _ifaces(errs, f"{key}.ignore", h.get("ignore")))), True, True)
+            F.text(errs, f"{key}.description", h.get("description"))
+            continue
         target = _target(errs, f"{key}.ssh", h.get("ssh"))
         sudo = h.get("sudo", False)
         if not isinstance(sudo, bool):
@@ -139,13 +166,17 @@ def parse_hosts(data: dict, path: str) -> HostsFile:
         port = F.integer(errs, f"{key}.port", h["port"], 1, 65535, "a TCP port") if "port" in h else None
         F.text(errs, f"{key}.description", h.get("description"))
         ignore = ignore_all + _ifaces(errs, f"{key}.ignore", h.get("ignore"))
+        mgmt = h.get("management", True)
+        if not isinstance(mgmt, bool):
+            errs.add(f"{key}.management", "is true or false (false: the address wgtrace logs into is on the path)")
+            mgmt = True
         if target is None or bad_name:
             continue
         if (target, port) in targets:
             errs.add(f"{key}.ssh", f"{target} is also host {targets[(target, port)]!r}: one host, one name")
             continue
         targets[(target, port)] = name
-        hosts[name] = Host(name, target, sudo, port, tuple(dict.fromkeys(ignore)))
+        hosts[name] = Host(name, target, sudo, port, tuple(dict.fromkeys(ignore)), mgmt)
     description = F.text(errs, "description", data.get("description"))
     if errs.items:
         n = len(errs.items)
@@ -163,9 +194,20 @@ def load_hosts(path: str) -> HostsFile:
     except OSError as e:
         raise LabFileError(f"{path}: cannot read the hosts file ({e.strerror}).") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise LabFileError(f"{path}: not a text file (not UTF-8 at byte {e.start}).") from None
+    from .inventory import is_inventory, parse_inventory
+    if is_inventory(path, text):
+        try:
+            hosts, groups = parse_inventory(text, path)
+            return HostsFile(path, {n: Host(**h) for n, h in hosts.items()}, None, "", groups)
+        except LabFileError as e:
+            if e.message.startswith(path):
+                raise
+            raise LabFileError(f"{path}: {e.message}", e.details) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise LabFileError(f"{path}: not valid TOML: {e}", [f"{path}: {e}"]) from None
     return parse_hosts(data, path)

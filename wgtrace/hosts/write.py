@@ -31,17 +31,17 @@ def discover_file(hosts_path: str, output: str | None, name: str | None) -> tupl
     from ..model.tomlout import lab_toml
     hf = load_hosts(hosts_path)
     lab = lab_name(name, output, hf.name)
-    hosts = connect(hf)
+    opened = connect(hf)
     try:
-        states = {n: h.state for n, h in hosts.nodes.items() if h.state is not None and not h.problem}
-        unseen = {n: h.unseen() for n, h in hosts.nodes.items() if h.unseen()}
+        states = opened.states()
+        unseen = dict(opened.unseen)
         if not states:
             raise LabFileError(f"{hosts_path}: no host could be read, so there is nothing to discover.")
-        data, notes = discover(lab, states, {n: set(h.ignore) for n, h in hosts.nodes.items()},
+        data, notes = discover(lab, states, {n: set(getattr(h, "ignore", ())) for n, h in opened.nodes.items()},
                                f"discovered from the hosts of {Path(hosts_path).name}")
         annotate(data["nodes"], states, notes)      # their wg-quick files: PostUp known as such
     finally:
-        hosts.close()
+        opened.close()
     header = [f"Lab file written by 'wgtrace discover --hosts {Path(hosts_path).name}' on "
               f"{time.strftime('%Y-%m-%d %H:%M:%S')}, from {len(states)} host(s). Format: docs/labfile.md.",
               "Keys are not here: 'wgtrace lab up' makes fresh ones. Build it with: wgtrace lab up THIS-FILE"]

@@ -197,6 +197,9 @@ class Lab:
     probe_dst: str | None = None
     checks: tuple[Check, ...] = ()
     params: dict = field(default_factory=dict)     # parameter -> the value it was built with
+    # the lab-file data it was parsed from when that is not its file: a model discovered from
+    # hosts, or a lab seen with only some nodes in view (a replay needs it, not the file)
+    source: dict | None = field(default=None, compare=False, repr=False)
 
     def stage_index(self, name_or_number: str | int) -> int | None:
         """Index of a stage given by number ("3") or name ("home-route"); None if unknown."""

@@ -110,6 +110,10 @@ class CaptureSource(abc.ABC):
     def ifaces(self) -> list[str]:
         return []
 
+    def blind(self) -> str:
+        """Why this source sees nothing (a capture that never started), as one sentence; "" when it sees."""
+        return ""
+
 
 class Node(abc.ABC):
     name: str
@@ -169,6 +173,12 @@ class Node(abc.ABC):
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
         """The node's route lookup; for a forwarded packet give its source and input interface."""
 
+    def route_get_soon(self, dst: str, src: str | None = None, iif: str | None = None):
+        """Start a route lookup and return the call that finishes it, so that many are asked side by
+        side (a node that answers at once answers now)."""
+        r = self.route_get(dst, src, iif)
+        return lambda: r
+
     @abc.abstractmethod
     def neighbours(self, family: int = 4) -> list[tuple[str, str, str]]:
         """The ARP (4) or NDP (6) table: (iface, ip, state), state REACHABLE, STALE, INCOMPLETE, FAILED…"""
@@ -217,4 +227,12 @@ class Node(abc.ABC):
         """Send one IP packet as built (the family of ``dst``); (time sent, error text or "")."""
 
     def prepare_capture(self, source: CaptureSource) -> None:
-        """Called once before the probe is sent, with this node's capture open."""
+        """Called once on the probe's sender before the probe is sent, with its capture open."""
+
+    def await_capture(self, source: CaptureSource) -> None:
+        """Called on every watched node before the probe: return once its capture sees (a remote
+        capture takes a moment to start)."""
+
+    def capture_lag(self) -> float:
+        """Seconds this node's frames may reach us after they happened (0: at once)."""
+        return 0.0

@@ -1,11 +1,13 @@
 """A node that is a real host, reached over SSH: the second implementation of ``nodes.base.Node``.
 
-Reads come from one snapshot per host (nodes/sshstate.py: iproute2, /proc, the firewall, a
-redacted WireGuard dump, all in one round trip), taken for every host at once by ``Hosts``;
-what must be read at its moment (route lookups, the ARP table after the probe, conntrack,
-firewall counters) is asked live. Capture is tcpdump on the host (nodes/sshcapture.py), the
-probe is sent by python3 on the host through a raw socket. Nothing is installed on the host
-and, unless a fix is asked for, nothing there is changed: every command wgtrace sends is a read.
+Every command goes through the host's one shell (nodes/sshconn.py ``Shell``): the snapshot (nodes/
+sshstate.py: iproute2, /proc, the firewall, a redacted WireGuard dump, all in one round trip),
+taken for every host at once by ``Hosts``; what must be read at its moment (route lookups, the
+ARP table after the probe, conntrack, firewall counters) asked live on it; the probe, sent by
+python3 on the host through a raw socket. Capture is tcpdump on the host (nodes/sshcapture.py),
+the only other session: two per host at most, whatever wgtrace does. Nothing is installed on the
+host and, unless a fix is asked for, nothing there is changed: every command wgtrace sends is a
+read (nodes/guard.py).
 """
 from __future__ import annotations
 
@@ -17,14 +19,15 @@ from typing import Sequence
 
 from ..errors import MissingTool
 from .base import CaptureSource, LinkInfo, Node, RouteInfo, RouteLookup
-from .sshconn import Conn, Pool, Shell, run_all
+from .guard import read_only, wg_argv
+from .sshconn import Conn, Pool, explain
 from .sshcapture import NoCapture, TcpdumpCapture, capture_script
 from .sshstate import (HostState, parse_conntrack, parse_neigh, parse_route_get, parse_snapshot,
-                       parse_sysctl, redact_command, snapshot_script)
+                       parse_sysctl, snapshot_script)
 
 FRESH = 10.0        # seconds a snapshot answers for links, routes and sysctls
 SEND = ("import os,socket,sys,time\n"
-        "d=bytes.fromhex(sys.stdin.read().strip())\n"
+        "d=bytes.fromhex(sys.argv[2])\n"
         "s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n"
         "t=time.time()\n"
         "try:\n s.sendto(d,(sys.argv[1],0)); print('ok %.9f' % t)\n"
@@ -33,38 +36,14 @@ INSTALL = {"tcpdump": "tcpdump", "python3": "python3", "wg": "wireguard-tools", 
            "iptables-save": "iptables"}
 
 
-def _read_only(argv: Sequence[str]) -> bool:
-    """Does this command only read? Anything else (a fix) makes the snapshot stale."""
-    a = list(argv)
-    if not a:
-        return True
-    if a[0] in ("iptables-save", "ip6tables-save", "cat", "true"):
-        return True
-    if a[0] == "nft":                   # listing is a read: nft [-j] [-a] list …
-        return "list" in a[1:3] + a[2:4] and not any(w in ("add", "delete", "flush", "insert", "replace",
-                                                               "create", "destroy", "reset", "-f") for w in a)
-    if a[0] == "wg":
-        return len(a) < 2 or a[1] == "show"
-    if a[0] == "ip":
-        return any(w in ("show", "get", "list", "ls") for w in a) and \
-            not any(w in ("add", "del", "delete", "set", "replace", "change", "flush", "append") for w in a)
-    return False
+class _Answer:
+    """A command that was not sent (refused here, or the host cannot be used): its answer now."""
 
+    def __init__(self, argv: list[str], why: str, code: int = 1) -> None:
+        self.argv, self.why, self.code = argv, why, code
 
-def _wg_argv(argv: list[str]) -> list[str]:
-    """WireGuard commands as they may run on a host: a dump only redacted there; nothing that
-    prints a private or preshared key (or makes one) is run at all."""
-    if argv[:1] != ["wg"]:
-        return argv
-    sub = argv[1] if len(argv) > 1 else "show"
-    if sub in ("showconf", "genkey", "genpsk") or \
-            (sub == "show" and any(w in ("private-key", "preshared-keys") for w in argv)):
-        raise PermissionError(f"'wg {sub}' prints keys; wgtrace never lets a key leave a host")
-    if sub == "show" and argv[-1] == "dump":
-        if argv != ["wg", "show", "all", "dump"]:
-            raise PermissionError("WireGuard is read from hosts with 'wg show all dump' only (keys hidden)")
-        return ["sh", "-c", redact_command("")]
-    return argv
+    def wait(self, timeout: float = 0) -> subprocess.CompletedProcess:
+        return subprocess.CompletedProcess(self.argv, self.code, "", self.why)
 
 
 class Hosts:
@@ -77,33 +56,40 @@ class Hosts:
         self.captures: dict[str, TcpdumpCapture] = {}
         self.udp_ports: set[int] = set()
         self.unseen: dict[str, str] = {}     # host -> what of it cannot be seen (the Network shares it)
+        self.others: dict[str, HostState] = {}   # nodes of the same network that are not SSH hosts
+        self.firewall = True                  # the snapshot reads the firewall (a big network: only facts do)
 
     def update_unseen(self) -> None:
-        self.unseen.clear()
+        for n in self.nodes:
+            self.unseen.pop(n, None)
         self.unseen.update({n: h.unseen() for n, h in self.nodes.items() if h.unseen()})
+
+    def open(self) -> None:
+        """Log in to every host and read its snapshot, in one go (the snapshot is the login's first
+        command)."""
+        scripts = {n: snapshot_script(h.conn.sudo, self.firewall) for n, h in self.nodes.items()}
+        t0 = time.time()
+        res = self.pool.open({n: ["sh", "-c", sc[0]] for n, sc in scripts.items()})
+        self._take([h for h in self.nodes.values() if not h.conn.problem], scripts, res, t0, time.time())
 
     def refresh(self, names: Sequence[str] | None = None) -> None:
         """Read every (named) reachable host's snapshot at once."""
         todo = [self.nodes[n] for n in (names or self.nodes) if not self.nodes[n].conn.problem]
-        scripts = {h.name: snapshot_script(h.conn.sudo) for h in todo}
+        scripts = {h.name: snapshot_script(h.conn.sudo, self.firewall) for h in todo}
         t0 = time.time()
-        res = run_all({h.name: (h.conn.script(), scripts[h.name][0].encode()) for h in todo})
-        t1 = time.time()
+        jobs = {h.name: h.conn.shell.submit(["sh", "-c", scripts[h.name][0]]) for h in todo}
+        res = {n: j.result(20) for n, j in jobs.items()}
+        self._take(todo, scripts, res, t0, time.time())
+
+    def _take(self, todo: list, scripts: dict, res: dict, t0: float, t1: float) -> None:
         for h in todo:
             code, out, err = res[h.name]
             h.take_snapshot(code, out, err, scripts[h.name][1], t0, t1)
-        self.udp_ports = {w.listen_port for h in self.nodes.values() if h.state for w in h.state.wg}
-        self.udp_ports |= {int(p.endpoint.rsplit(":", 1)[1]) for h in self.nodes.values() if h.state
-                           for w in h.state.wg for p in w.peers if p.endpoint and ":" in p.endpoint}
+        states = [h.state for h in self.nodes.values() if h.state] + list(self.others.values())
+        self.udp_ports = {w.listen_port for st in states for w in st.wg}
+        self.udp_ports |= {int(p.endpoint.rsplit(":", 1)[1]) for st in states
+                           for w in st.wg for p in w.peers if p.endpoint and ":" in p.endpoint}
         self.update_unseen()
-
-    def measure(self) -> None:
-        """One empty command per host, all at once: how long a round trip over SSH takes."""
-        live = [h for h in self.nodes.values() if not h.conn.problem]
-        t0 = time.monotonic()
-        run_all({h.name: (h.conn.command(["true"], privileged=False), None) for h in live}, timeout=10)
-        for h in live:
-            h.conn.rtt = time.monotonic() - t0
 
     def wait_listening(self, limit: float = 8.0) -> None:
         """Until every open tcpdump says it is listening (or has failed: that host is then unseen)."""
@@ -117,9 +103,9 @@ class Hosts:
                 if c.listening or c.problem:
                     del waiting[n]
         for n, c in self.captures.items():
-            if not c.listening:
-                self.nodes[n].notes.append(f"tcpdump on {n} did not start ({c.problem or 'no answer in time'}): "
-                                           f"packets there are not seen")
+            if not c.listening and not c.noted:
+                c.noted = True
+                self.nodes[n].notes.append(c.blind())
         self.update_unseen()
 
     def close(self) -> None:
@@ -129,8 +115,6 @@ class Hosts:
             except OSError:
                 pass
         self.captures.clear()
-        for h in self.nodes.values():
-            h.shell.close()
         self.pool.close()
 
 
@@ -148,42 +132,52 @@ class SshNode(Node):
         self.problem = ""                     # why the host cannot be read at all
         self.notes: list[str] = []            # what of it cannot be seen
         self.confirm = None                   # --fix: asks before a change runs (node, argv) -> bool
-        self.shell = Shell(conn)              # for live reads (started at the first one)
+        self.shell = conn.shell               # every command but the capture goes through it
         hosts.nodes[name] = self
 
     # --- processes --------------------------------------------------------------------
-    def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
+    def _allowed(self, argv: list[str]) -> str:
+        """"" when ``argv`` may run now; else why not. Read-only unless a fix is asked for: a
+        change runs only when ``confirm`` (set by --fix: shown, asked) says yes."""
         if self.conn.problem or self.problem:
-            raise OSError(self.conn.problem or self.problem)
+            return self.conn.problem or self.problem
+        if not read_only(argv):
+            if self.confirm is None or not self.confirm(self.name, argv):
+                return "not run: declined" if self.confirm else "not run: wgtrace changes nothing on a host without --fix"
+            self.stale = True
+        return ""
+
+    def start(self, argv: Sequence[str], input: str | None = None):
+        """On the host's shell (privileged), answered when waited for."""
+        argv = list(argv)
+        why = self._allowed(argv)
+        if why:
+            return _Answer(argv, why, 255 if why == (self.conn.problem or self.problem) else 1)
+        words = wg_argv(argv)
+        if input is not None:                 # the shell's commands read /dev/null: the input is an argument
+            words = ["sh", "-c", 'x=$1; shift; printf %s "$x" | "$@"', "sh", input, *words]
+        return self.shell.submit(words, privileged=True)
+
+    def popen(self, argv: Sequence[str], **kw) -> subprocess.Popen:
+        """A session of its own, for interactive use (trace and diagnose use ``start``)."""
         argv = list(argv)
         kw.pop("env", None)                   # the host's own environment applies
-        if not _read_only(argv):
-            # Read-only unless a fix is asked for: a change runs only when ``confirm`` (set by
-            # --fix: shown, asked) says yes; otherwise it is not run, and says so.
-            if self.confirm is None or not self.confirm(self.name, argv):
-                why = "not run: declined" if self.confirm else "not run: wgtrace changes nothing on a host without --fix"
-                return subprocess.Popen([sys.executable, "-c", f"import sys; sys.stderr.write({why!r}); sys.exit(1)"],
-                                        **kw)
-            self.stale = True
-        return subprocess.Popen(self.conn.command(_wg_argv(argv)), **kw)
+        why = self._allowed(argv)
+        if why:
+            return subprocess.Popen([sys.executable, "-c", f"import sys; sys.stderr.write({why!r}); sys.exit(1)"], **kw)
+        return subprocess.Popen(self.conn.command(wg_argv(argv)), **kw)
 
     def _live(self, argv: list[str], privileged: bool = False, timeout: float = 15) -> tuple[int, str, str]:
-        """A read now, on the host's open shell (privileged where sudo is set); a new session if
-        that shell is gone. (status, output, error text)."""
+        """A read now, on the host's shell (privileged where sudo is set). (status, output, error text)."""
         if self.conn.problem or self.problem:
             return 255, "", self.conn.problem or self.problem
-        r = self.shell.run(argv, timeout)
-        if r is not None:
-            return (r[0], r[1], "") if r[0] == 0 else (r[0], "", r[1])
-        r = run_all({self.name: (self.conn.command(argv, privileged), None)}, timeout)
-        return r[self.name]
+        return self.shell.run(argv, timeout, privileged)
 
     # --- the snapshot -----------------------------------------------------------------
     def take_snapshot(self, code: int, out: str, err: str, mark: str, t0: float, t1: float) -> None:
         self.read_at, self.stale = time.monotonic(), False
         self.notes = []
         if code == 255 and mark not in out:
-            from .sshconn import explain
             self.problem = explain(self.name, self.conn.target, err)
             return
         st = parse_snapshot(out, mark)
@@ -240,9 +234,15 @@ class SshNode(Node):
                 and r.dev not in self.ignore]
 
     def route_get(self, dst: str, src: str | None = None, iif: str | None = None) -> RouteLookup:
+        return self.route_get_soon(dst, src, iif)()
+
+    def route_get_soon(self, dst: str, src: str | None = None, iif: str | None = None):
         argv = ["ip", "-j", _fam(dst), "route", "get", dst] + (["from", src] if src and iif else []) + \
             (["iif", iif] if iif else [])
-        return parse_route_get(*self._live(argv, privileged=True))
+        if self.conn.problem or self.problem:
+            return lambda: RouteLookup(False, error=self.conn.problem or self.problem)
+        job = self.shell.submit(argv, privileged=True)
+        return lambda: parse_route_get(*job.result(15))
 
     def neighbours(self, family: int = 4) -> list[tuple[str, str, str]]:
         code, out, _ = self._live(["ip", "-j", f"-{family}", "neigh", "show"])
@@ -272,28 +272,30 @@ class SshNode(Node):
     # --- the probe ------------------------------------------------------------------------
     def open_capture(self) -> CaptureSource:
         st = self.state
-        if self.conn.problem or self.problem or st is None or "tcpdump" not in st.tools:
-            return NoCapture()
+        if self.conn.problem or self.problem or st is None:
+            return NoCapture(self.conn.problem or self.problem or f"{self.name} could not be read")
+        if "tcpdump" not in st.tools:
+            return NoCapture(f"{self.name} has no tcpdump: packets there are not seen (install tcpdump there).")
         names = {l.index: n for n, l in st.links.items()}
-        proc = subprocess.Popen(self.conn.command(["sh", "-c", capture_script(self.hosts.udp_ports, self.conn.sudo)],
+        wg = {l.index for n, l in st.links.items() if l.kind == "wireguard" or n in st.wg_ifaces}
+        proc = subprocess.Popen(self.conn.command(["sh", "-c", capture_script(self.hosts.udp_ports, self.conn.sudo, wg)],
                                                   privileged=False),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
-        cap = TcpdumpCapture(proc, names, self.ignore | {"lo"}, self.name)
+        cap = TcpdumpCapture(proc, names, self.ignore | {"lo"}, self.name, self.conn.target)
         old = self.hosts.captures.pop(self.name, None)
         if old is not None:
             old.close()
         self.hosts.captures[self.name] = cap
         return _Tracked(cap, self.hosts, self.name)
 
-    def prepare_capture(self, source: CaptureSource) -> None:
-        """The sender waits until every host's tcpdump listens; its own frames are held back a
-        little, so the reply reaching it does not end the probe before the others' frames arrive."""
+    def await_capture(self, source: CaptureSource) -> None:
+        """Until every host's tcpdump listens (the first host asked waits for all of them)."""
         self.hosts.wait_listening()
-        rtt = max([h.conn.rtt for h in self.hosts.nodes.values()] or [0.0])
-        cap = getattr(source, "cap", None)
-        if cap is not None:
-            cap.hold_for(0.04 + 2 * rtt)
+
+    def capture_lag(self) -> float:
+        """Frames come back over SSH: a little more than the slowest round trip after they happened."""
+        return 0.04 + 2 * max([h.conn.rtt for h in self.hosts.nodes.values()] or [0.0])
 
     def source_route(self, dst: str) -> tuple[RouteLookup, str]:
         r = parse_route_get(*self._live(["ip", "-j", _fam(dst), "route", "get", dst]))
@@ -304,8 +306,7 @@ class SshNode(Node):
         if "python3" not in st.tools:
             raise MissingTool(f"{self.name} has no python3: wgtrace sends its probe there with python3 "
                               f"(nothing else is installed); install python3 on {self.name}, or probe from another host.")
-        r = run_all({self.name: (self.conn.command(["python3", "-c", SEND, dst]), packet.hex().encode())}, 15)
-        code, out, err = r[self.name]
+        code, out, err = self._live(["python3", "-c", SEND, dst, packet.hex()], privileged=True)
         words = out.split(None, 2)
         if code != 0 or len(words) < 2:
             raise MissingTool(f"{self.name} could not send the probe (a raw socket needs root): "
@@ -332,6 +333,9 @@ class _Tracked(CaptureSource):
 
     def ifaces(self) -> list[str]:
         return self.cap.ifaces()
+
+    def blind(self) -> str:
+        return self.cap.blind()
 
     def close(self) -> None:
         if self.hosts.captures.get(self.name) is self.cap:

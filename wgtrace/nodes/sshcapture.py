@@ -9,13 +9,10 @@ nothing of it reaches a shell. The remote side ends tcpdump as soon as we close 
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import select
 import shlex
 import struct
 import subprocess
-import time
 
 from .base import CaptureSource, Frame
 
@@ -27,9 +24,11 @@ MAX_PACKETS = 20000
 MARK_WORDS = ("0x77677472", "0x6163653a")
 
 
-def capture_filter(udp_ports: set[int]) -> str:
+def capture_filter(udp_ports: set[int], wg_ifindexes: set[int] = frozenset()) -> str:
     """The probe (ICMP or UDP with wgtrace's mark, any TCP SYN or RST: a probe's SYN and its
-    answer), ICMP errors, WireGuard datagrams by port, ARP. Established TCP (our own SSH) never matches."""
+    answer), ICMP errors, WireGuard datagrams by port, ARP. Established TCP (our own SSH) never
+    matches. WireGuard datagrams inside a WireGuard interface are left out: there they can only be
+    a tunnel routed into itself, a storm that would fill the capture (the probe going in shows it)."""
     icmp_mark = f"icmp[8:4] = {MARK_WORDS[0]} and icmp[12:4] = {MARK_WORDS[1]}"
     udp_mark = f"udp[8:4] = {MARK_WORDS[0]} and udp[12:4] = {MARK_WORDS[1]}"
     parts = [f"(icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 5 or icmp[0] = 11 or icmp[0] = 12 or ({icmp_mark})))",
@@ -38,15 +37,16 @@ def capture_filter(udp_ports: set[int]) -> str:
              "arp"]
     ports = sorted(p for p in udp_ports if 0 < p < 65536)[:200]
     if ports:
-        parts.append("(udp and (" + " or ".join(f"port {p}" for p in ports) + "))")
+        inside = "".join(f" and not ifindex {i}" for i in sorted(wg_ifindexes)[:50])
+        parts.append(f"(udp{inside} and (" + " or ".join(f"port {p}" for p in ports) + "))")
     return " or ".join(parts)
 
 
-def capture_script(udp_ports: set[int], sudo: bool) -> str:
+def capture_script(udp_ports: set[int], sudo: bool, wg_ifindexes: set[int] = frozenset()) -> str:
     """tcpdump on the host, ended when our side closes its stdin (or after a minute at most);
     the SSH connection that carries the stream is left out of the filter."""
     s = "sudo -n " if sudo else ""
-    return (f"F={shlex.quote(capture_filter(udp_ports))}\n"
+    return (f"F={shlex.quote(capture_filter(udp_ports, wg_ifindexes))}\n"
             'set -- $SSH_CONNECTION\n'
             '[ -n "$2" ] && F="($F) and not (tcp and host $1 and port $2)"\n'
             'T=""; command -v timeout >/dev/null 2>&1 && T="timeout 60"\n'
@@ -122,57 +122,36 @@ def frame_of(linktype: int, ts_ns: int, origlen: int, data: bytes, names: dict[i
     return Frame(ts_ns / 1e9, iface, pkttype == 4, hatype, frame, pkttype == 3, ts_ns)
 
 
-class _Timer:
-    """A timerfd (no thread): readable when a withheld frame is due."""
-
-    def __init__(self) -> None:
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.timerfd_create(1, os.O_NONBLOCK | os.O_CLOEXEC)     # CLOCK_MONOTONIC
-
-    def arm(self, seconds: float) -> None:
-        ns = max(1000, int(seconds * 1e9))
-        spec = (ctypes.c_long * 4)(0, 0, ns // 1_000_000_000, ns % 1_000_000_000)
-        self.libc.timerfd_settime(self.fd, 0, spec, None)
-
-    def clear(self) -> None:
-        try:
-            os.read(self.fd, 8)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
 class TcpdumpCapture(CaptureSource):
     """One host's capture: its tcpdump over SSH, pollable through one epoll fd."""
 
-    def __init__(self, proc: subprocess.Popen, names: dict[int, str], ignore: set[str], host: str) -> None:
-        self.proc, self.names, self.ignore, self.host = proc, names, ignore, host
+    def __init__(self, proc: subprocess.Popen, names: dict[int, str], ignore: set[str], host: str,
+                 target: str = "") -> None:
+        self.proc, self.names, self.ignore, self.host, self.target = proc, names, ignore, host, target
         self.stream = PcapStream()
         self.listening = False
         self.problem = ""
+        self.noted = False                   # its blindness is in the host's notes already
         self.stderr = b""
-        self.hold = 0.0                      # the sender's frames wait this long (see hold_for)
-        self.held: list[tuple[float, Frame]] = []
         self.eof = False
         for f in (proc.stdout, proc.stderr):
             os.set_blocking(f.fileno(), False)
-        self.timer = _Timer()
-        self.ep = select.epoll()
-        self.ep.register(proc.stdout.fileno(), select.EPOLLIN)
-        self.ep.register(self.timer.fd, select.EPOLLIN)
 
     def fileno(self) -> int:
-        return self.ep.fileno()
+        return self.proc.stdout.fileno()
 
     def ifaces(self) -> list[str]:
         return [n for n in self.names.values() if n not in self.ignore]
 
-    def hold_for(self, seconds: float) -> None:
-        """The sender's capture holds its frames back a little: the reply reaching the sender ends
-        the probe, and the other hosts' frames of it may still be on their way over SSH."""
-        self.hold = seconds
+    def blind(self) -> str:
+        """Why this capture sees nothing, as one sentence ("" while it listens)."""
+        if self.listening:
+            return ""
+        t = self.problem.lower()
+        if "open failed" in t or "session request failed" in t or "refused by peer" in t:
+            from .sshconn import explain
+            return explain(self.host, self.target, self.problem).rstrip(".") + ": packets there are not seen."
+        return f"tcpdump on {self.host} did not start ({self.problem or 'no answer in time'}): packets there are not seen."
 
     def poll_stderr(self) -> None:
         try:
@@ -190,7 +169,7 @@ class TcpdumpCapture(CaptureSource):
             self.problem = text[-1][:200] if text else "tcpdump ended at once"
 
     def read(self) -> list[Frame] | None:
-        self.timer.clear()
+        frames = []
         while not self.eof:
             try:
                 chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
@@ -199,19 +178,13 @@ class TcpdumpCapture(CaptureSource):
             if not chunk:
                 self.eof = True
                 break
-            now = time.monotonic()
             for ts_ns, origlen, data in self.stream.feed(chunk):
                 f = frame_of(self.stream.linktype, ts_ns, origlen, data, self.names)
                 if f is not None and f.iface not in self.ignore:
-                    self.held.append((now + self.hold, f))
-        now = time.monotonic()
-        due = [f for t, f in self.held if t <= now]
-        self.held = [(t, f) for t, f in self.held if t > now]
-        if self.held:
-            self.timer.arm(min(t for t, _ in self.held) - now)
-        if self.eof and not self.held and not due:
+                    frames.append(f)
+        if self.eof and not frames:
             return None
-        return due
+        return frames
 
     def close(self) -> None:
         """Closing tcpdump's stdin ends it on the host; the ssh client follows."""
@@ -226,19 +199,21 @@ class TcpdumpCapture(CaptureSource):
             self.proc.wait()
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
-        self.ep.close()
-        self.timer.close()
 
 
 class NoCapture(CaptureSource):
     """A host we cannot capture on (unreachable, no tcpdump): a source that is gone at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, why: str = "") -> None:
+        self.why = why
         self.r, w = os.pipe()
         os.close(w)
 
     def fileno(self) -> int:
         return self.r
+
+    def blind(self) -> str:
+        return self.why or "it cannot be captured on"
 
     def read(self) -> list[Frame] | None:
         return None

@@ -2,11 +2,13 @@
 
 Everything goes through the system's ``ssh`` client, so the operator's own configuration, keys,
 agent and known_hosts apply and wgtrace never sees a secret. Each host gets one master
-connection (ControlMaster) whose socket lives in a private 0700 directory of this run; every
-command after that is a new session on it, without a new login. ``BatchMode=yes``: ssh never
-asks anything (a password, a new host key); it fails instead, and the failure becomes one
-sentence naming the host and what to do. Nothing a host prints reaches a shell here: remote
-commands are argument lists quoted for the host's shell, outputs are parsed as data.
+connection (ControlMaster) whose socket lives in a private 0700 directory of this run, opened by
+the login that also starts the host's one ``Shell``: every command wgtrace sends there goes
+through that shell (the capture alone has a session of its own), so a host never holds more than
+two sessions. ``BatchMode=yes``: ssh never asks anything (a password, a new host key); it fails
+instead, and the failure becomes one sentence naming the host and what to do. Nothing a host
+prints reaches a shell here: remote commands are argument lists quoted for the host's shell,
+outputs are parsed as data.
 """
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from dataclasses import dataclass, field
 
 # Where sudo and a plain login may not look: tools like ip, tcpdump, iptables-save live there.
 PATH_PRELUDE = 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH; '
-PERSIST = 120          # seconds an idle master outlives us if we die without closing it
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Conn:
     problem: str = ""
     rtt: float = 0.0                   # seconds for one command over the master (measured)
     notes: list[str] = field(default_factory=list)
+    shell: "Shell | None" = field(default=None, repr=False)   # the host's one shell (Pool.add makes it)
+    extra: tuple[str, ...] = ()        # more ssh words (an inventory's, checked): after ours, so ours win
 
     def ssh_argv(self, *extra: str) -> list[str]:
         argv = ["ssh"]
@@ -42,10 +45,10 @@ class Conn:
             argv += ["-F", self.config]
         argv += ["-o", "BatchMode=yes", "-o", f"ControlPath={self.control_dir}/%C",
                  "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                 "-o", "LogLevel=ERROR", "-T"]
+                 "-o", "LogLevel=INFO", "-T"]
         if self.port:
             argv += ["-p", str(self.port)]
-        return argv + list(extra)
+        return argv + list(self.extra) + list(extra)
 
     def command(self, argv: list[str], privileged: bool = True) -> list[str]:
         """The local argv that runs ``argv`` on the host: one quoted word each for the host's
@@ -53,10 +56,6 @@ class Conn:
         words = (["sudo", "-n"] if self.sudo and privileged else []) + list(argv)
         remote = "sh -c " + shlex.quote(PATH_PRELUDE + 'exec "$@"') + " sh " + " ".join(shlex.quote(w) for w in words)
         return self.ssh_argv("-o", "ControlMaster=no", "--", self.target, remote)
-
-    def script(self) -> list[str]:
-        """The local argv that runs a POSIX sh script on the host (the script comes on stdin)."""
-        return self.ssh_argv("-o", "ControlMaster=no", "--", self.target, "sh -s")
 
 
 def explain(name: str, target: str, text: str) -> str:
@@ -69,6 +68,9 @@ def explain(name: str, target: str, text: str) -> str:
     if "host key verification failed" in t or "remote host identification has changed" in t:
         return (f"{name} ({target}): its host key is not known (or changed): connect once by hand with "
                 f"'ssh {target}' to check and accept it, or set StrictHostKeyChecking accept-new in ssh_config.")
+    if "open failed" in t or "session request failed" in t or "refused by peer" in t:
+        return (f"{name} ({target}): its sshd refused to open a session (MaxSessions in its sshd_config allows "
+                f"none, or a ForceCommand refuses commands): wgtrace needs two sessions there; raise MaxSessions.")
     if "connection refused" in t:
         return f"{name} ({target}) refused the connection: no sshd listens there; start it, or fix the address or port."
     if "could not resolve" in t or "name or service not known" in t:
@@ -87,129 +89,196 @@ class Pool:
         self.control_dir = tempfile.mkdtemp(prefix="wgtrace-ssh-")     # 0700: the sockets are ours alone
         self.conns: dict[str, Conn] = {}
 
-    def add(self, name: str, target: str, port: int | None = None, sudo: bool = False) -> Conn:
-        c = Conn(name, target, port, self.config, self.control_dir, sudo)
+    def add(self, name: str, target: str, port: int | None = None, sudo: bool = False,
+            extra: tuple[str, ...] = ()) -> Conn:
+        c = Conn(name, target, port, self.config, self.control_dir, sudo, extra=tuple(extra))
+        c.shell = Shell(c)
         self.conns[name] = c
         return c
 
-    def open(self, timeout: float = 20.0) -> None:
-        """Log in to every host at once; a host that cannot be reached gets its ``problem``."""
+    def open(self, first: dict[str, list[str]] | None = None, timeout: float = 20.0) -> dict[str, tuple]:
+        """Log in to every host at once, each login opening the host's master connection and its
+        shell together, with ``first[host]`` (else ``true``) written to the shell at once: it runs as
+        soon as the host is logged into, while others still are. A host that cannot be reached gets
+        its ``problem``; ``rtt`` is measured. (status, stdout, stderr) of each first command."""
         if not shutil.which("ssh"):
             for c in self.conns.values():
                 c.problem = "this machine has no ssh client: install openssh-client."
-            return
-        jobs = {name: (c.ssh_argv("-o", "ControlMaster=auto", "-o", f"ControlPersist={PERSIST}", "-N", "-f",
-                                  "--", c.target), None) for name, c in self.conns.items()}
-        for name, (status, _, text) in run_all(jobs, timeout).items():
-            if status != 0:
+            return {}
+        for c in self.conns.values():
+            c.shell.start(master=True)
+        deadline = time.monotonic() + timeout
+        jobs = {name: c.shell.submit((first or {}).get(name, ["true"])) for name, c in self.conns.items()}
+        done = {}
+        for name, job in jobs.items():
+            done[name] = status, _, text = job.result(max(0.1, deadline - time.monotonic()))
+            if status == 255 or (status != 0 and name not in (first or {})):
                 self.conns[name].problem = explain(name, self.conns[name].target,
                                                    text or "the connection did not open in time")
+        live = [c for c in self.conns.values() if not c.problem]
+        t0 = time.monotonic()
+        jobs = {c.name: c.shell.submit(["true"]) for c in live}
+        for c in live:
+            jobs[c.name].result(10)
+            c.rtt = time.monotonic() - t0
+        return done
 
     def close(self) -> None:
-        """End every master connection (``ssh -O exit``) and remove the sockets' directory."""
-        procs = []
-        for c in self.conns.values():
-            if os.path.isdir(self.control_dir):
-                procs.append(subprocess.Popen(c.ssh_argv("-O", "exit", "--", c.target), stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        """End every shell, and with it its master connection (all hung up first, then waited
+        for), and remove the sockets' directory."""
+        shells = [c.shell for c in self.conns.values() if c.shell is not None]
+        for sh in shells:
+            sh.hang_up()
+        for sh in shells:
+            sh.close()
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
-def run_all(jobs: dict[str, tuple[list[str], bytes | None]], timeout: float = 20.0) -> dict[str, tuple[int, str, str]]:
-    """Run one local argv per host at once, each with its stdin; (status, stdout, stderr) per host.
-    Outputs go to files, not pipes: nothing stalls on a full pipe, whatever a host prints."""
-    procs = {}
-    for name, (argv, stdin) in jobs.items():
-        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                             stdout=out, stderr=err, start_new_session=True)
-        if stdin is not None:
-            try:
-                p.stdin.write(stdin)
-                p.stdin.close()
-            except OSError:          # it died at once: its status says why
-                pass
-        procs[name] = (p, out, err)
-    deadline = time.monotonic() + timeout
-    res = {}
-    for name, (p, out, err) in procs.items():
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        out.seek(0)
-        err.seek(0)
-        res[name] = (p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-        out.close()
-        err.close()
-    return res
+class ShellJob:
+    """A command written to a host's shell, its answer still to come (``wait``)."""
+
+    def __init__(self, shell: "Shell", argv: list[str], mark: str, failed: str = "") -> None:
+        self.shell, self.argv, self.mark, self.failed = shell, argv, mark, failed
+        self.gen = shell.gen
+
+    def result(self, timeout: float = 15.0) -> tuple[int, str, str]:
+        """(status, stdout, stderr in one line); status 255 and ssh's words when the shell is gone."""
+        if self.failed:
+            return 255, "", self.failed
+        if self.gen != self.shell.gen:              # written to a shell that has ended since
+            return 255, "", self.shell.broken or "the shell ended"
+        return self.shell.collect(self.mark, timeout)
+
+    def wait(self, timeout: float = 15.0) -> subprocess.CompletedProcess:
+        code, out, err = self.result(timeout)
+        return subprocess.CompletedProcess(self.argv, code, out, err)
 
 
 class Shell:
-    """One ``sh`` on a host, kept open for the run: the many small reads after a probe (route
-    lookups, the ARP table, conntrack) are answered on it without a new SSH session each
-    (a session costs an ssh client here, ~15 ms; a line on this shell, a round trip). Commands
-    are quoted words, as everywhere; their stdin is /dev/null, so they cannot read ours."""
+    """One ``sh`` on a host, kept open for the run, that carries every command wgtrace sends there
+    but the capture: the snapshot, the reads before and after the probe, the probe itself, a
+    fix. A host then holds two sessions at most (this one and tcpdump's), far below a stock sshd's
+    MaxSessions 10. Commands are quoted words, one line each, their stdin /dev/null; they are
+    written at once (``submit``) and their answers read in order (``collect``), so many hosts
+    work side by side and a host's reads follow one another without a round trip each. The first
+    shell of a host also opens its master connection (``master``): the login and the shell in one go."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self.proc: subprocess.Popen | None = None
+        self.err = None
         self.buf = b""
+        self.pending: list[str] = []
+        self.done: dict[str, tuple[int, str, str]] = {}
+        self.broken = ""
+        self.gen = 0                  # which shell of this host: a job of an ended one gets no answer
 
-    def _start(self) -> None:
-        self.proc = subprocess.Popen(self.conn.command(["sh"]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+    def start(self, master: bool = False) -> None:
+        # the master is this very ssh (no ControlPersist): it ends when its shell does, after the
+        # capture's session, also when wgtrace dies (its pipe closes, the host's sh ends)
+        how = ["-o", "ControlMaster=auto"] if master else ["-o", "ControlMaster=no"]
+        remote = "sh -c " + shlex.quote(PATH_PRELUDE + "exec sh")
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.conn.ssh_argv(*how, "--", self.conn.target, remote), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.err, start_new_session=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
-        self.buf = b""
+        self.buf, self.pending, self.done, self.broken = b"", [], {}, ""
+        self.gen += 1
 
-    def run(self, argv: list[str], timeout: float = 15.0) -> tuple[int, str] | None:
-        """(status, stdout and stderr together), or None when the shell is not usable."""
+    def submit(self, argv: list[str], privileged: bool = False) -> ShellJob:
+        """Write one command; its answer is read later. ``privileged``: through ``sudo -n`` when
+        the host is logged into as another user."""
         import secrets
-        import select
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
-        mark = ("@@wgt-" + secrets.token_hex(6)).encode()
-        line = " ".join(shlex.quote(w) for w in argv) + f" </dev/null 2>&1; printf '\\n%s %s\\n' {mark.decode()} $?\n"
+        if self.proc is None or (self.proc.poll() is not None and not self.pending):
+            self.start()
+        words = (["sudo", "-n"] if self.conn.sudo and privileged else []) + list(argv)
+        mark = "@@wgt-" + secrets.token_hex(6)
+        # stdout passes through; stderr is kept in $e and comes back on the mark's line
+        line = ("{ e=$(" + " ".join(shlex.quote(w) for w in words) + " </dev/null 2>&1 1>&3 3>&-); r=$?; } 3>&1; "
+                "[ -z \"$e\" ] || e=$(printf %s \"$e\" | tr '\\n' ' ' | cut -c1-400); "
+                f"printf '\\n%s %s %s\\n' {mark} \"$r\" \"$e\"\n")
         try:
             self.proc.stdin.write(line.encode())
             self.proc.stdin.flush()
         except OSError:
-            self.close()
-            return None
+            return ShellJob(self, list(argv), mark, self._gone())
+        self.pending.append(mark)
+        return ShellJob(self, list(argv), mark)
+
+    def run(self, argv: list[str], timeout: float = 15.0, privileged: bool = False) -> tuple[int, str, str]:
+        return self.submit(argv, privileged).result(timeout)
+
+    def collect(self, mark: str, timeout: float) -> tuple[int, str, str]:
+        import select
         deadline = time.monotonic() + timeout
-        while mark not in self.buf:
+        while mark not in self.done:
+            if self.broken:
+                return 255, "", self.broken
+            self._parse()
+            if mark in self.done:
+                break
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
                 self.close()
-                return None
+                self.broken = f"{self.conn.name} did not answer within {timeout:.0f} s"
+                return 255, "", self.broken
             try:
                 chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
             except BlockingIOError:
                 continue
             if not chunk:
-                self.close()
-                return None
+                self.broken = self._gone()
+                return 255, "", self.broken
             self.buf += chunk
-        head, _, rest = self.buf.partition(mark)
-        code, _, self.buf = rest.partition(b"\n")
-        text = head.decode(errors="replace")
-        return (int(code) if code.strip().isdigit() else 1), text[:-1] if text.endswith("\n") else text
+        return self.done.pop(mark)
+
+    def _parse(self) -> None:
+        """Answers complete in the buffer, in the order the commands were written."""
+        while self.pending:
+            mark = self.pending[0]
+            i = self.buf.find(("\n" + mark + " ").encode())
+            if i < 0:
+                return
+            j = self.buf.find(b"\n", i + 1)
+            if j < 0:
+                return
+            _, code, err = (self.buf[i + 1:j].decode(errors="replace") + " ").split(" ", 2)
+            self.done[mark] = (int(code) if code.isdigit() else 1, self.buf[:i].decode(errors="replace"), err.strip())
+            self.buf = self.buf[j + 1:]
+            self.pending.pop(0)
+
+    def _gone(self) -> str:
+        """Why the shell ended: ssh's own words (a refused login, a refused session…)."""
+        if self.proc is not None:
+            try:
+                self.proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        text = ""
+        if self.err is not None:
+            self.err.seek(0)
+            text = self.err.read().decode(errors="replace")
+        return text.strip() or "the connection closed"
+
+    def hang_up(self) -> None:
+        """Close its input: the host's sh ends (``close`` waits for it)."""
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
         if self.proc is None:
             return
         try:
             self.proc.stdin.close()
-            self.proc.wait(1.0)
+            self.proc.wait(2.0)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
         self.proc.stdout.close()
-        self.proc = None
+        if self.err is not None:
+            self.err.close()
+        self.proc, self.err = None, None
+        self.gen += 1

@@ -40,6 +40,7 @@ SYSCTL_FILES = ("/proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/icmp_echo_igno
                 "/proc/sys/net/ipv6/conf/*/forwarding /proc/sys/net/ipv6/conf/*/disable_ipv6")
 TABLES = {"main": 254, "local": 255, "default": 253}
 PROTOS = {"kernel": "kernel", "boot": "boot", "static": "static", "2": "kernel", "3": "boot", "4": "static"}
+FIREWALL = "sec iptables {s}iptables-save -c\nsec ip6tables {s}ip6tables-save -c\nsec nft {s}nft -j list ruleset\n"
 
 
 def redact_command(sudo: str) -> str:
@@ -47,8 +48,9 @@ def redact_command(sudo: str) -> str:
     return f"{sudo}wg show all dump | awk {shlex.quote(REDACT_AWK)}"
 
 
-def snapshot_script(sudo: bool) -> tuple[str, str]:
-    """(the script, its section marker)."""
+def snapshot_script(sudo: bool, firewall: bool = True) -> tuple[str, str]:
+    """(the script, its section marker). ``firewall``: read the firewall too (a network that is
+    watched only along the probe's path reads it there, before the probe, and nowhere else)."""
     mark = "@@wgtrace-" + secrets.token_hex(6)
     s = "sudo -n " if sudo else ""
     tools = " ".join(TOOLS)
@@ -57,7 +59,8 @@ M={mark}
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; export PATH
 sec() {{ n=$1; shift; printf '\\n%s %s\\n' "$M" "$n"
   {{ e=$("$@" 2>&1 1>&3 3>&-); r=$?; }} 3>&1
-  printf '\\n%s end %s %s\\n' "$M" "$r" "$(printf %s "$e" | tr '\\n\\t' '  ' | cut -c1-300)"; }}
+  [ -z "$e" ] || e=$(printf %s "$e" | tr '\\n\\t' '  ' | cut -c1-300)
+  printf '\\n%s end %s %s\\n' "$M" "$r" "$e"; }}
 tools() {{ for t in {tools}; do p=$(command -v "$t" 2>/dev/null) && [ -f "$p" ] && [ -x "$p" ] && echo "$t"; done; }}
 wgsock() {{ ls /run/wireguard 2>/dev/null; true; }}
 wgdump() {{ {redact_command(s)}; }}
@@ -79,10 +82,7 @@ sec wgsock wgsock
 sec wgifaces {s}wg show interfaces
 sec wgdump wgdump
 sec wgfiles {s}sh -c "$WGFILES"
-sec iptables {s}iptables-save -c
-sec ip6tables {s}ip6tables-save -c
-sec nft {s}nft -j list ruleset
-sec conn conn
+{FIREWALL.format(s=s) if firewall else ""}sec conn conn
 sec clock date +%s.%N
 """
     return script, mark
@@ -146,6 +146,7 @@ class HostState:
     rules6: list[dict] = field(default_factory=list)
     wg_files: dict[str, str] = field(default_factory=dict)    # /etc/wireguard/NAME.conf -> its text, secrets out
     ssh_client: tuple[str, str] | None = None
+    ssh_server: str = ""                # the address this host is logged into ($SSH_CONNECTION)
     clock: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)     # section -> what went wrong
 
@@ -302,6 +303,11 @@ def parse_snapshot(text: str, mark: str) -> HostState:
         try:
             ipaddress.ip_address(words[0])
             st.ssh_client = (words[0], str(int(words[1])))
+        except ValueError:
+            pass
+    if len(words) >= 4:
+        try:
+            st.ssh_server = str(ipaddress.ip_address(words[2].split("%")[0]))
         except ValueError:
             pass
     try:

@@ -12,6 +12,7 @@ import select
 import time
 from dataclasses import dataclass, field
 
+from ..errors import MissingTool
 from ..nodes.base import CaptureSource, Frame, Node
 from .packets import Pkt, arp_of, ip_payload, parse_ip
 from .probe import Probe
@@ -44,6 +45,11 @@ class Observation:
 
 
 ARP_MAX = 200
+# WireGuard datagrams of one node: a probe's path crosses a node a few times, request and reply.
+# More than WG_MOVES no longer keep the probe waiting, more than WG_KEPT are only counted (a
+# routing loop of a tunnel into itself, a busy link): the wait and the memory stay bounded.
+WG_MOVES = 8
+WG_KEPT = 200
 
 @dataclass
 class _Tap:
@@ -70,12 +76,18 @@ def observe(nodes: list[Node], probe: Probe, quiet: float = 0.25, timeout: float
             return obs
         probe.src_ip = route.prefsrc or ""
         data = probe.build()
-        src.prepare_capture(next(t.source for t in taps if t.node == src.name))
+        for h, t in zip(nodes, taps):
+            h.await_capture(t.source)
+        mine = next(t.source for t in taps if t.node == src.name)
+        if mine.blind():          # a probe whose start nobody sees cannot be followed
+            raise MissingTool(f"{src.name} cannot send the probe: its own packets must be seen, and "
+                              f"{mine.blind()[0].lower() + mine.blind()[1:]}")
+        src.prepare_capture(mine)
         obs.sent_ts, err = src.send_raw(data, probe.dst)
         if err:
             obs.send_error, obs.ended = err, "send-error"
             return obs
-        _loop(taps, obs, quiet, timeout, keep_raw)
+        _loop(taps, obs, quiet, timeout, keep_raw, max(h.capture_lag() for h in nodes))
         return obs
     finally:
         close_all([t.source for t in taps])
@@ -97,28 +109,37 @@ def close_all(sources: list[CaptureSource]) -> None:
         t.join()
 
 
-def _loop(taps: list[_Tap], obs: Observation, quiet: float, timeout: float, keep_raw: bool) -> None:
+def _loop(taps: list[_Tap], obs: Observation, quiet: float, timeout: float, keep_raw: bool,
+          lag: float = 0.0) -> None:
+    """``lag``: how late frames of the slowest capture may come (remote ones); the probe waits that
+    much longer for news, and after the answer has come back, for the frames still on their way."""
     by_fd = {t.source.fileno(): t for t in taps}
     poller = select.poll()
     for fd in by_fd:
         poller.register(fd, select.POLLIN)
     start = time.monotonic()
-    state = {"handshake_grace": False, "last_move": start, "done": ""}
+    state = {"handshake_grace": False, "last_move": start, "done": "", "wg": {}}
+    until = None                 # the answer is back: read until then, for the others' frames
     try:
         while True:
             now = time.monotonic()
-            if now - start > timeout:
+            if until is not None and now >= until:
+                obs.ended = state["done"]
+                return
+            if now - start > timeout + lag:
                 obs.ended = "timeout"
                 return
-            if now - state["last_move"] > quiet:
+            if now - state["last_move"] > quiet + lag:
                 obs.ended = "quiet"
                 return
             for fd, _ in poller.poll(20):
                 if not _drain(by_fd[fd], obs, keep_raw, state, quiet):
                     poller.unregister(fd)
-                if state["done"]:
+            if state["done"] and until is None:
+                if not lag:
                     obs.ended = state["done"]
                     return
+                until = time.monotonic() + lag
     finally:
         # Frames of other nodes may still wait in their queues: read them all.
         for t in taps:
@@ -150,10 +171,16 @@ def _keep(t: _Tap, f: Frame, obs: Observation, keep_raw: bool, state: dict, quie
     if role is None and not p.wg_type:
         obs.other[t.node] = obs.other.get(t.node, 0) + 1
         return
+    seen = 0
+    if role is None:
+        seen = state["wg"][t.node] = state["wg"].get(t.node, 0) + 1
+        if seen > WG_KEPT:
+            obs.other[t.node] = obs.other.get(t.node, 0) + 1
+            return
     direction = "out" if f.outgoing else "in"
     obs.captures.append(Capture(f.ts, t.node, f.iface, direction, p, f.data if keep_raw else b"",
                                 101 if f.hatype == 65534 else 1, f.ts_ns))
-    if role is not None or (p.wg_type == 4 and p.wg_len > 32):
+    if role is not None or (p.wg_type == 4 and p.wg_len > 32 and seen <= WG_MOVES):
         state["last_move"] = time.monotonic()
     elif p.wg_type == 1 and not state["handshake_grace"]:
         # A handshake is under way; data waits for it, so give it time once.

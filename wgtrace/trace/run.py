@@ -14,10 +14,12 @@ from .path import TraceResult, assemble
 from .probe import Probe
 
 
-def dst_addresses(lab: Lab, dst: str, src: str | None = None, family: int | None = None) -> list[str]:
+def dst_addresses(lab: Lab, dst: str, src: str | None = None, family: int | None = None,
+                  avoid: str | None = None, outside: bool = False) -> list[str]:
     """A node name becomes its addresses ``src`` should use, one per family (IPv4 first): of each
-    family, its first address on a network ``src`` shares, else its first one; ``family`` keeps one.
-    An IP address must belong to the lab's networks."""
+    family, its first address on a network ``src`` shares, else its first one; ``family`` keeps one;
+    never ``avoid`` (the address a host is logged into) while the node has another.
+    An IP address must belong to the lab's networks, unless ``outside`` (real hosts: any address)."""
     if dst in lab.nodes:
         cidrs = [c for _, c in lab.nodes[dst].all_cidrs()]
         if not cidrs:
@@ -27,6 +29,8 @@ def dst_addresses(lab: Lab, dst: str, src: str | None = None, family: int | None
         out = []
         for fam in ([family] if family else [4, 6]):
             of = [c for c in cidrs if addr_family(c) == fam]
+            if avoid and len(of) > 1:
+                of = [c for c in of if bare(c) != avoid]
             if of:
                 shared = [c for c in of if in_nets(bare(c), mine)]
                 out.append(bare((shared or of)[0]))
@@ -40,14 +44,35 @@ def dst_addresses(lab: Lab, dst: str, src: str | None = None, family: int | None
     if family and a.version != family:
         raise UsageError(f"{dst} is an IPv{a.version} address; -{family} asks for IPv{family}.")
     nets = [iface_net(c) for n in lab.nodes.values() for _, c in n.all_cidrs()]
-    if not in_nets(a, nets):
+    if not outside and not in_nets(a, nets):
         raise UsageError(f"{dst} is outside the lab's networks; wgtrace only probes addresses inside the lab.")
     return [str(a)]
 
 
-def resolve_dst(lab: Lab, dst: str, src: str | None = None, family: int | None = None) -> str:
+def resolve_dst(lab: Lab, dst: str, src: str | None = None, family: int | None = None,
+                avoid: str | None = None, outside: bool = False) -> str:
     """The one address a probe to ``dst`` goes to (IPv4 where there is a choice)."""
-    return dst_addresses(lab, dst, src, family)[0]
+    return dst_addresses(lab, dst, src, family, avoid, outside)[0]
+
+
+def resolve_name(net: Network, dst: str) -> str:
+    """A destination that is neither a node nor an address, on a network whose probes may leave it
+    (real hosts): the name resolved once, here, its first address (IPv4 first) used from then on."""
+    if dst in net.model.nodes or ip(dst) is not None or not net.outside:
+        return dst
+    if dst not in net.resolved:
+        import socket
+        if not dst or len(dst) > 253 or not all(c.isalnum() or c in ".-_" for c in dst):
+            raise UsageError(f"{dst!r} is neither a host of {net.name!r} ({', '.join(net.model.nodes)}), "
+                             f"an IP address, nor a name to resolve.")
+        try:
+            found = socket.getaddrinfo(dst, None, type=socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError):
+            raise UsageError(f"{dst!r} is neither a host of {net.name!r} ({', '.join(net.model.nodes)}) "
+                             f"nor an address, and the name does not resolve here.") from None
+        addrs = sorted({x[4][0] for x in found}, key=lambda a: (addr_family(a) != 4, a))
+        net.resolved[dst] = addrs[0]
+    return net.resolved[dst]
 
 
 def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
@@ -67,7 +92,7 @@ def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int |
     if size is not None and not 48 <= size <= 65000:
         raise UsageError("--size is the IP packet length in bytes, from 48 (headers and wgtrace's mark) to 65000.")
     kind, port = ("tcp", tcp) if tcp is not None else ("udp", udp) if udp is not None else ("icmp", 0)
-    dst_ip = resolve_dst(lab, dst, src)
+    dst_ip = resolve_dst(lab, resolve_name(net, dst), src, avoid=net.logins.get(dst), outside=net.outside)
     owner = lab.address_owner(dst_ip)
     if owner and owner[0] == src:
         raise UsageError(f"{dst} is {src} itself: probe another node.")

@@ -112,4 +112,5 @@ def escaped(net: Network, res: TraceResult, watched: set[str]) -> set[str]:
     if not moving or moving[-1].dir != "out":
         return set()
     last = moving[-1]
-    return neighbours(net, last.node, last.iface) - watched
+    # (the model's part out of view, for hosts, is no node to watch)
+    return (neighbours(net, last.node, last.iface) & set(net.nodes)) - watched
