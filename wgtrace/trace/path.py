@@ -48,11 +48,12 @@ class Hop:
 
     @property
     def needs_frag(self) -> bool:
-        return self.proto == 1 and self.icmp_type == 3 and self.icmp_code == 4
+        """ICMP "fragmentation needed", or ICMPv6 "packet too big"."""
+        return (self.proto, self.icmp_type, self.icmp_code) == (1, 3, 4) or (self.proto, self.icmp_type) == (58, 2)
 
     @property
     def port_unreachable(self) -> bool:
-        return self.proto == 1 and self.icmp_type == 3 and self.icmp_code == 3
+        return (self.proto, self.icmp_type, self.icmp_code) in ((1, 3, 3), (58, 1, 4))
 
     def to_json(self) -> dict:
         d = {"node": self.node, "iface": self.iface, "dir": self.dir, "src": self.src,
