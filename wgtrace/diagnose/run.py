@@ -14,7 +14,7 @@ from ..errors import LabStateError
 from ..network import Network
 from ..texts import explain
 from ..trace.path import TraceResult, assemble
-from ..trace.run import prepare, probe_once, widening
+from ..trace.run import Families, check_family, families, prepare, probe_once, widening
 from . import facts as factsmod
 from .context import Context
 from .rules import decide
@@ -40,7 +40,7 @@ class Diagnosis:
     def to_json(self, lang: str | None = None) -> dict:
         t, v, lang = self.trace, self.verdict, lang or self.lang
         return {"src": t.src, "dst": t.dst, "dst_ip": t.probe["dst_ip"], "probe": t.probe,
-                "reachable": self.reachable, **v.to_json(lang),
+                "family": t.family, "reachable": self.reachable, **v.to_json(lang),
                 "explanation": explain(v.cause, v.params, lang),
                 "last_seen": t.last_seen.to_json() if t.last_seen else None,
                 "story": t.story_text(lang), "hops": [h.to_json() for h in t.hops]}
@@ -76,9 +76,10 @@ def route_lookups(net: Network, res: TraceResult, facts: dict) -> tuple[dict, di
 
 
 def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
-             size: int | None = None, lang: str = "en") -> Diagnosis:
+             size: int | None = None, lang: str = "en", family: int | None = None) -> Diagnosis:
+    """One diagnosis, in ``family`` (else IPv4 where the destination has both)."""
     t0 = time.monotonic()
-    probe = prepare(net, src, dst, tcp, udp, size)
+    probe = prepare(net, src, dst, tcp, udp, size, family)
     seen: dict = {}
 
     def look(probe, watched: set[str]) -> TraceResult:
@@ -108,3 +109,9 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
     for n in sorted(set(gone) | set(net.unseen)):    # what could not be seen is part of the evidence
         v.add(n, "unseen", "why", why=net.unseen.get(n) or f"{n} could not be read")
     return Diagnosis(res, v, lang, time.monotonic() - t0, ctx)
+
+
+def diagnose_families(net: Network, src: str, dst: str, family: int | None = None, **kw) -> Families:
+    """``diagnose`` on the command line: one verdict per family the probe is sent in."""
+    return Families([diagnose(net, src, dst, family=f, **kw)
+                     for f in families(net.model, src, dst, check_family(family))])

@@ -127,6 +127,10 @@ class TraceResult:
         return self.story.text(lang)
 
     @property
+    def family(self) -> int:
+        return 6 if ":" in (self.probe.get("dst_ip") or "") else 4
+
+    @property
     def expected_next(self) -> str:
         return self.story.next_text()
 
@@ -137,8 +141,8 @@ class TraceResult:
 
     def to_json(self, lang: str = "en") -> dict:
         return {
-            "src": self.src, "dst": self.dst, "probe": self.probe, "reachable": self.reachable,
-            "last_seen": self.last_seen.to_json() if self.last_seen else None,
+            "src": self.src, "dst": self.dst, "probe": self.probe, "family": self.family,
+            "reachable": self.reachable, "last_seen": self.last_seen.to_json() if self.last_seen else None,
             "expected_next": self.story.next_text(lang) or None,
             "reached_dst": self.reached_dst,
             "stop_phase": self.stop_phase or None,

@@ -20,7 +20,9 @@ from ...addr import in_nets, net
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
 DROPS = ("drop", "reject")
 # neutral match keys: iif oif proto sport dport src dst ctstate (comma-separated states);
-# "other" marks a match the backend's parser did not understand (the rule is then not judged)
+# rpfilter ("strict" or "loose"; "!strict": matches what fails the reverse-path test, as
+# ip6tables' rpfilter --invert and nft's "fib saddr . iif oif missing" do); "other" marks a
+# match the backend's parser did not understand (the rule is then not judged)
 JUDGED = {"iif", "oif", "proto", "sport", "dport", "src", "dst", "ctstate"}
 
 
@@ -110,6 +112,10 @@ class Firewall:
         """Drops (rules and policies) on ``hook`` whose counters moved during the probe."""
         return [(r, n) for r, n in self.hits if r.hook == hook and r.drops and not r.table == "nat"
                 and (family is None or r.for_family(family))]
+
+    def reverse_path_drops(self, family: int) -> list[tuple[FwRule, int]]:
+        """Drops by a reverse-path rule (before routing: prerouting) that moved during the probe."""
+        return [(r, n) for r, n in self.hits if r.drops and r.match("rpfilter") and r.for_family(family)]
 
     def moved(self, rule: FwRule) -> int:
         return next((n for r, n in self.hits if r == rule), 0)
