@@ -1,11 +1,13 @@
 """diagnose against real labs: every fault of every lab's catalogue, stacked faults, healthy labs.
 
-For each fault: inject it into a fresh lab, diagnose from the fault's probe, compare cause, stop
+For each fault: inject it into the lab as built, diagnose from the fault's probe, compare cause, stop
 node and direction with the catalogue, apply the suggested fix as documented (`lab exec NODE --
 sh -c COMMAND`), and require every pair of the lab's checks to work again: a fix that repairs
 one pair and breaks another is a wrong fix. With WGTRACE_RECORD=1 each diagnosis is saved, with
 everything decide() was given, as tests/fixtures/verdicts/<lab>/<fault>.json (replayed by
-tests/unit/test_replay.py without root).
+tests/unit/test_replay.py without root). The faults of one lab file share a running lab while each
+fix leaves it as it was built (tests/lab_reuse.py compares fingerprints of its state); otherwise
+the next fault gets a fresh one.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from wgtrace.opener import open_network
 from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import available_labs, find_lab, load_lab
 from wgtrace.teach.exercise import default_probe
+
+from conftest import LabFactory, _need_lab
+from lab_reuse import SharedLabs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verdicts"
 LABS = [n for n in available_labs() if find_lab(n).with_name(f"{n}.faults.toml").is_file()]
@@ -58,9 +63,34 @@ def _checks_pass(cli, lab: str) -> tuple[bool, str]:
     return False, r.stdout + r.stderr
 
 
+@pytest.fixture(scope="module")
+def shared_labs():
+    _need_lab()
+    factory = LabFactory()
+    pool = SharedLabs(factory)
+    try:
+        yield pool
+    finally:
+        try:
+            pool.close()
+        finally:
+            factory.close()
+        print(f"\nshared labs: {pool.built} built, {pool.reused} reused; rebuilt after "
+              + ("; ".join(pool.rebuilt_because) or "nothing"))
+
+
 @pytest.mark.parametrize("lab_name, fault", CASES, ids=[f"{lab}:{f.name}" for lab, f in CASES])
-def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(lab_factory, cli, lab_name, fault):
-    lab = lab_factory.up(lab_file=lab_name)
+def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(shared_labs, cli, lab_name, fault):
+    lab = shared_labs.get(lab_name)
+    passed = False
+    try:
+        _fault_round(cli, lab, lab_name, fault)
+        passed = True
+    finally:
+        shared_labs.done(lab_name, fault, passed)
+
+
+def _fault_round(cli, lab, lab_name, fault) -> None:
     src, dst, opts = _probe_args(lab.model, fault)
     inject(fault, lab.state)
     d = run_diagnose(src, dst, lab.name, **opts)

@@ -24,8 +24,8 @@ def _model_route(ctx: Context, node: str, net: str):
 
 
 def address_fix(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
-    """The addresses the lab file gives ``iface``, when it has none of the probe's family now (all
-    it lacks: an interface whose addresses went lost them together); IPv6 turned back on first
+    """The addresses the lab file gives ``iface``, when it is down or has none of the probe's family
+    now (all it lacks: an interface whose addresses went lost them together); IPv6 turned back on first
     where ``disable_ipv6`` took its IPv6 addresses (the kernel refuses them until then)."""
     link = ctx.f(node).link(iface)
     n = ctx.lab.nodes.get(node)
@@ -33,8 +33,9 @@ def address_fix(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
     if link is None or not want:
         return []
     have = link.addresses
-    if any(addr.family(a) == ctx.family for a in have):
+    if link.up and any(addr.family(a) == ctx.family for a in have):
         return []                 # it has an address of the probe's family: not what went missing
+    # (a link taken down loses its IPv6 addresses, not its IPv4 ones: bringing it up needs them back)
     missing = [c for c in want if not any(addr.same_address(a, c) for a in have)]
     cmds = []
     if any(addr.family(c) == 6 for c in missing) and ipv6_disabled(ctx, node, iface):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..addr import family
+from ..addr import family as addr_family
 from ..errors import LabStateError
 from ..network import Network
 from ..texts import explain
@@ -91,7 +91,7 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
                 raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
                                     f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
             obs = probe_once(net, probe, exclusive=False, watched=watched)
-            factsmod.finish(nodes, facts, family(probe.dst) or 4)
+            factsmod.finish(nodes, facts, addr_family(probe.dst) or 4)
         seen.update(facts=facts, gone=gone)
         return assemble(net.model, obs, src, dst, {(n, w.name) for n, f in facts.items() for w in f.wg})
     res = widening(net, probe, look)

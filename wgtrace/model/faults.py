@@ -1,7 +1,7 @@
 """The fault catalogue: named ways to break a finished lab, each with the verdict it must get.
 
 Faults are data (labs/<lab>.faults.toml): for named nodes, commands of the tools a person would
-type (``ip``, ``wg``, ``iptables``, ``nft``, ``sysctl``; several joined by ``&&``) or a service
+type (``ip``, ``wg``, ``iptables``, ``ip6tables``, ``nft``, ``sysctl``; several joined by ``&&``) or a service
 to stop; the probe that shows the fault (by default the lab's own); and the expected cause,
 stop node and direction. Like a lab file, a catalogue is never shell: each command is checked
 to be words for one of those tools and runs as an argument list. lab/inject.py runs them.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import LabFileError
 
-TOOLS = ("ip", "wg", "iptables", "nft", "sysctl")
+TOOLS = ("ip", "wg", "iptables", "ip6tables", "nft", "sysctl")
 WORD = re.compile(r"^[A-Za-z0-9_.:/,!+=@%^{}-]+$")
 SERVICES = ("ssh",)
 
@@ -75,7 +75,7 @@ def _steps(path: Path, key: str, items, nodes) -> tuple[Step, ...]:
                                        f"of {', '.join(TOOLS)}, joined by &&, never shell)")
                 cmd.append(w)
                 continue
-            if not cmd or cmd[0] not in TOOLS or (cmd[0] == "iptables" and any(a.startswith("--modprobe") for a in cmd)):
+            if not cmd or cmd[0] not in TOOLS or (cmd[0].endswith("iptables") and any(a.startswith("--modprobe") for a in cmd)):
                 raise LabFileError(f"{path}: {k}.command: each command is one of {', '.join(TOOLS)}")
             out.append(Step(x["node"], tuple(cmd)))
             cmd = []
