@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from ..addr import ip
 from ..diagnose.run import diagnose
 from ..trace.leak import leak_of
 from ..trace.run import families, run_trace
@@ -38,7 +39,8 @@ class PairResult:
     def column(self) -> str:
         """The matrix column: the destination, its probe unless ICMP, ``v6`` for IPv6."""
         c = self.check
-        return c.dst + ("" if c.kind == "icmp" else f" {c.label}") + (" v6" if self.family == 6 else "")
+        v6 = self.family == 6 and ip(c.dst) is None       # an IPv6 address says so itself
+        return c.dst + ("" if c.kind == "icmp" else f" {c.label}") + (" v6" if v6 else "")
 
 
 @dataclass
