@@ -248,17 +248,28 @@ def who(ctx: Context, key: str) -> str:
     return ctx.key_owner(key) or key[:12] + "…"
 
 
+def _declares_established(ctx: Context, node: str, hook: str) -> bool:
+    """Does the lab file give ``node`` a rule for this hook (and the probe's family) that accepts
+    replies by connection state? Then a reply dropped there lost that rule: it is what comes back."""
+    from . import firewall
+    n = ctx.lab.nodes.get(node)
+    chain = firewall.chain_of_hook(hook)
+    return any(r.family == ctx.family and ctx.declared(r.stage) and chain in r.args and "ESTABLISHED" in r.rule
+               for r in (n.iptables if n else ()))
+
+
 def let_through(ctx: Context, node: str, hook: str, c: FwRule, iface: str | None, out: str | None,
                 phase: str) -> tuple[str, ...]:
     """What lets this packet through a hook that dropped it: take out a rule someone added, or
     (for a policy, or a catch-all drop at the end) an accept for exactly this direction. On a
-    stateful firewall a reply needs the ESTABLISHED rule, not a hole of its own."""
+    stateful firewall (or one the lab file makes stateful) a reply needs the ESTABLISHED rule,
+    not a hole of its own."""
     from . import firewall
     if not c.is_policy and not c.catch_all:
         return firewall.undo(c)
     fw = ctx.f(node).fw
     first = not c.is_policy
-    if phase == "reply" and fw.stateful(hook, c.family or ctx.family):
+    if phase == "reply" and (fw.stateful(hook, c.family or ctx.family) or _declares_established(ctx, node, hook)):
         return firewall.accept(fw, hook, c.family or ctx.family, like=c, first=first, established=True)
     oif = None
     if hook == "forward" and out and not (iface and out == iface) and not ctx.is_wg(node, iface):

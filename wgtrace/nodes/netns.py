@@ -232,9 +232,9 @@ class NetnsNode(Node):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
             return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
-            ct = Conntrack()
+            ct = Conntrack(nfgen_family=socket.AF_INET6 if ":" in src else socket.AF_INET)
             try:
-                entries = list(ct.dump(family=socket.AF_INET6 if ":" in src else socket.AF_INET))
+                entries = list(ct.dump())
             except Exception:        # no conntrack in this kernel: no evidence, not an error
                 entries = []
             finally:
