@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 SESSION_WORDS = ("remove", "endpoint", "listen-port", "private-key", "{random_key}")
+IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
 COUNTERS = re.compile(r"\bcounter packets \d+ bytes \d+|\[\d+:\d+\]")
 
 
@@ -46,7 +47,8 @@ def fingerprint(lab) -> dict:
         text = {}
         for k in reads:
             r = jobs[(name, k)].wait(10)
-            lines = [COUNTERS.sub("", x) for x in r.stdout.splitlines() if not x.startswith("#")]
+            out_lines = native_tables(r.stdout) if k == "nft" else r.stdout.splitlines()
+            lines = [COUNTERS.sub("", x) for x in out_lines if not x.startswith("#")]
             text[k] = sorted(lines) if k == "listen" else lines
         out[name] = {
             "links": sorted((l.name, l.up, l.mtu, tuple(sorted(l.addresses)), l.kind, l.master) for l in links.values()),
@@ -58,6 +60,20 @@ def fingerprint(lab) -> dict:
                                        for p in w.peers))) for w in h.wg()),
             **text,
         }
+    return out
+
+
+def native_tables(ruleset: str) -> list[str]:
+    """``nft list ruleset`` without the tables iptables-nft keeps (``ip``/``ip6`` filter, nat,
+    mangle, raw, security): iptables-save shows those, and iptables-nft leaves an empty chain
+    behind where a rule was added and deleted again."""
+    out, skip = [], False
+    for line in ruleset.splitlines():
+        if line.startswith("table "):
+            words = line.split()
+            skip = len(words) >= 3 and words[1] in ("ip", "ip6") and words[2] in IPTABLES_TABLES
+        if not skip:
+            out.append(line)
     return out
 
 

@@ -92,7 +92,7 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
                                     f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
             obs = probe_once(net, probe, exclusive=False, watched=watched)
             factsmod.finish(nodes, facts, addr_family(probe.dst) or 4)
-        seen.update(facts=facts, gone=gone)
+        seen.update(facts=facts, gone=gone, probe=probe)
         return assemble(net.model, obs, src, dst, {(n, w.name) for n, f in facts.items() for w in f.wg})
     res = widening(net, probe, look)
     facts, gone = seen["facts"], seen["gone"]
@@ -102,7 +102,8 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
         on_path = {h.node for h in res.hops if h.layer == "inner"}
         for name, f in facts.items():
             if name in on_path and f.fw.translating():
-                f.conntrack = net.nodes[name].conntrack(first.src, first.dst)[-3:]
+                # the last probe's own flow (its ICMP id or source port), not an older one's
+                f.conntrack = net.nodes[name].conntrack(first.src, first.dst, seen["probe"].ident)[-3:]
     routes, prefixes = route_lookups(net, res, facts)
     ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), net.stage)
     v = decide(ctx)

@@ -222,7 +222,7 @@ class NetnsNode(Node):
             names += [l.name for l in self.links().values() if l.kind == "wireguard"]
         return names
 
-    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
+    def conntrack(self, src: str, dst: str, ident: int | None = None) -> list[tuple[str, str, str, str]]:
         from pyroute2 import Conntrack
 
         def nla(attrs) -> dict:          # netlink attributes come as (name, value[, flags]) tuples
@@ -231,6 +231,10 @@ class NetnsNode(Node):
         def tup(attrs, key):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
             return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
+
+        def flow_id(attrs):              # the ICMP id, else the source port, of the original direction
+            p = nla(nla(nla(attrs)["CTA_TUPLE_ORIG"]["attrs"]).get("CTA_TUPLE_PROTO", {}).get("attrs", []))
+            return p.get("CTA_PROTO_ICMP_ID") or p.get("CTA_PROTO_ICMPV6_ID") or p.get("CTA_PROTO_SRC_PORT")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
             ct = Conntrack(nfgen_family=socket.AF_INET6 if ":" in src else socket.AF_INET)
             try:
@@ -243,7 +247,8 @@ class NetnsNode(Node):
         try:
             for e in entries:
                 o = tup(e["attrs"], "CTA_TUPLE_ORIG")
-                if same_address(o[0] or "", src) and same_address(o[1] or "", dst):
+                if same_address(o[0] or "", src) and same_address(o[1] or "", dst) and \
+                        (ident is None or flow_id(e["attrs"]) == ident):
                     out.append((*o, *tup(e["attrs"], "CTA_TUPLE_REPLY")))
         except (KeyError, TypeError):
             pass
