@@ -1,8 +1,8 @@
 """wg-quick files: a node's WireGuard interface as it is now, to keep or to reuse on a real machine.
 
 The [Interface] and [Peer] sections come from the kernel's state; the node's forwarding sysctls
-and iptables rules from the lab file, up to the lab's current stage, become PostUp/PostDown
-lines. wg-quick adds a route for every AllowedIPs entry itself, so the document's
+and iptables and ip6tables rules from the lab file, up to the lab's current stage, become
+PostUp/PostDown lines. wg-quick adds a route for every AllowedIPs entry itself, so the document's
 `ip route add … dev wg0` needs no line.
 """
 from __future__ import annotations
@@ -18,12 +18,16 @@ def wg_quick(node: Node, w: WgIface, private: str, names: dict[str, str], upto: 
     address = ", ".join(node.wireguard[w.name].addresses) if w.name in node.wireguard else ""
     lines = [f"# {node.name}: {node.description}", "[Interface]", f"Address = {address}",
              f"PrivateKey = {private}", f"ListenPort = {w.listen_port}"]
+    def applied(stage) -> bool:          # the base (no stage) is always there
+        return stage is None or stage in upto
+    forwarding = {}                       # the last value of each forwarding switch
     for s in node.sysctl:
-        if s.stage in upto and (s.key.startswith("net.ipv4.ip_forward") or
-                                s.key.startswith("net.ipv6.conf.") and s.key.endswith(".forwarding")):
-            lines.append(f"PostUp = sysctl -w {s.key}={s.value}")
+        if applied(s.stage) and (s.key.startswith("net.ipv4.ip_forward") or
+                                 s.key.startswith("net.ipv6.conf.") and s.key.endswith(".forwarding")):
+            forwarding[s.key] = s.value
+    lines += [f"PostUp = sysctl -w {k}={v}" for k, v in forwarding.items() if v != "0"]
     for r in node.iptables:
-        if r.stage in upto:
+        if applied(r.stage):
             args = list(r.args)
             lines.append(f"PostUp = {r.program} {shlex.join(args)}")
             i = next((k for k, a in enumerate(args) if a in ("-A", "-I")), None)
