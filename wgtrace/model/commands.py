@@ -64,8 +64,9 @@ def peer_argv(wg: str, key: str, allowed, endpoint: str | None = None, keepalive
 def node_commands(lab: Lab, node: Node, stage: str | None,
                   keys: dict[str, str] | None = None) -> list[tuple[str, ...]]:
     """Commands for one node at one stage (``None`` is stage 0, the base). Interfaces first, then
-    routes, then peers: a peer with an endpoint sends its first handshake at once, and it is lost
-    (and retried only 5 s later) when the route it leaves by is not there yet."""
+    routes, then the firewall, then peers: a peer with an endpoint sends its first handshake at
+    once, and it is lost (and retried only 5 s later) when the route it leaves by is not there
+    yet, or when a firewall half set up (policy DROP, its ACCEPT rules still to come) meets it."""
     out: list[tuple[str, ...]] = []
     for s in node.sysctl:
         if s.stage == stage:
@@ -91,11 +92,6 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for rule in node.rules:
         if rule.stage == stage:
             out.append(rule_argv(rule))
-    for w in node.wireguard.values():
-        for p in w.peers:
-            if p.stage == stage:
-                out.append(peer_argv(w.name, pubkey(keys, p.peer), p.allowed_ips,
-                                     endpoint_of(lab, p.endpoint) if p.endpoint else None, p.keepalive))
     if stage is None:
         for chain, pol in node.policies.items():
             out.append(("iptables", "-P", chain, pol))
@@ -104,6 +100,11 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for rule in node.iptables:
         if rule.stage == stage:
             out.append((rule.program, *rule.args))
+    for w in node.wireguard.values():
+        for p in w.peers:
+            if p.stage == stage:
+                out.append(peer_argv(w.name, pubkey(keys, p.peer), p.allowed_ips,
+                                     endpoint_of(lab, p.endpoint) if p.endpoint else None, p.keepalive))
     return out
 
 
