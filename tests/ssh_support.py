@@ -62,9 +62,11 @@ def write_hosts(lab: str, name: str, extra: dict[str, str] | None = None, nodes=
 
 
 def in_ctl(lab: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there)."""
+    """``wgtrace ARGS`` run inside ctl (the Python running these tests stays visible there; so does
+    this checkout, named on PYTHONPATH: in ctl's own home an editable install would be found first)."""
     return subprocess.run([sys.executable, "-m", "wgtrace", "lab", "exec", "ctl", "--lab", lab, "--",
-                           sys.executable, "-m", "wgtrace", *args], cwd=REPO, capture_output=True, text=True,
+                           "env", f"PYTHONPATH={REPO}", sys.executable, "-m", "wgtrace", *args], cwd=REPO,
+                          capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "COLUMNS": "200"})
 
 
