@@ -15,9 +15,11 @@ Each round times, with time.perf_counter around subprocess.run, the whole comman
     baseline   ip netns exec wgt-bench6ok-pc1 ping -c1 -W1 10.2.0.10 | -6 ... fd10:2::10
     lab up     python3 -m wgtrace lab up FILE --name bench6up, then lab down bench6up (timed apart)
 in an order rotated by one place each round and reversed every other round. Every outcome is
-checked (reachable: exit 0; broken: exit 1 and stopped at gw2; ping answered). It prints each
-round, the medians, and the ratios IPv6/IPv4 per measurement (target: within 10%, 0.90..1.10)
-and against the plain baseline of the same family.
+checked (reachable: exit 0; broken: exit 1 and stopped at gw2; ping answered). Then the same
+trace and diagnoses in this process, 4 x rounds times each, interleaved (no command start-up in
+the figure: on a shared machine that start-up's noise is larger than a family's difference). It
+prints each round, the medians, and the ratios IPv6/IPv4 per measurement (target: within 10%,
+0.90..1.10) and against the plain baseline of the same family.
 
 All labs are taken down in a `finally` (also on an error, Ctrl-C or SIGTERM).
 Run as root, from anywhere:  python3 bench/ipv6.py [--rounds N]
@@ -104,6 +106,27 @@ def ipv4_twin(path: str, out_dir: str) -> str:
     return twin
 
 
+def in_process(n: int) -> dict[str, list[float]]:
+    """trace and diagnose pc1 -> pc2 in both families, interleaved, in this process: what the
+    family costs without the noise of starting a command."""
+    sys.path.insert(0, REPO)
+    from wgtrace.diagnose.run import diagnose
+    from wgtrace.opener import open_network
+    from wgtrace.trace.run import run_trace
+    out: dict[str, list[float]] = {}
+    with open_network(lab=OK) as ok, open_network(lab=BAD) as bad:
+        for i in range(n):
+            for f in ((4, 6) if i % 2 else (6, 4)):
+                for name, fn, want in (("trace", lambda: run_trace(ok, "pc1", "pc2", family=f).reachable, True),
+                                       ("diagnose ok", lambda: diagnose(ok, "pc1", "pc2", family=f).reachable, True),
+                                       ("diagnose bad", lambda: diagnose(bad, "pc1", "pc2", family=f).reachable, False)):
+                    t0 = time.perf_counter()
+                    if fn() != want:
+                        raise Failed(f"{name} v{f} in process: not {'reachable' if want else 'stopped'}")
+                    out.setdefault(f"{name} v{f}", []).append(time.perf_counter() - t0)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=7)
@@ -155,6 +178,7 @@ def main() -> int:
                 times.setdefault(n, []).append(t)
                 row.append(f"{n} {t:.3f}")
             print(f"round {rnd + 1}: " + ", ".join(row), flush=True)
+        inproc = in_process(args.rounds * 4)
         med = {n: statistics.median(v) for n, v in times.items()}
         print("\nmedians (s):")
         for n in sorted(med):
@@ -167,6 +191,11 @@ def main() -> int:
         for f in (4, 6):
             print(f"  v{f}: trace {med[f'trace v{f}'] / med[f'baseline v{f}']:.2f}x, "
                   f"diagnose {med[f'diagnose ok v{f}'] / med[f'baseline v{f}']:.2f}x")
+        print("\nin process (one Python, the lab opened once; without the 0.2 s a command spends starting):")
+        for what in ("trace", "diagnose ok", "diagnose bad"):
+            a4, a6 = (statistics.median(inproc[f"{what} v{f}"]) for f in (4, 6))
+            print(f"  {what:<14} v4 {a4 * 1000:.1f} ms, v6 {a6 * 1000:.1f} ms: {a6 / a4:.2f}x  "
+                  f"{'ok' if 0.9 <= a6 / a4 <= 1.1 else 'outside the target'}")
         print(f"\nlab up, dual stack / IPv4 twin: {med['lab up dual'] / med['lab up twin']:.2f}x "
               f"({med['lab up dual']:.2f} s / {med['lab up twin']:.2f} s); "
               f"lab down {med['lab down dual']:.2f} s / {med['lab down twin']:.2f} s")
