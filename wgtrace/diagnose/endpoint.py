@@ -231,9 +231,9 @@ def stale(ctx: Context, node: str, other: str, phase: str, stop_iface: str | Non
                 params={"node": node, "peer": other, "age": int(their_age), "heal": heal,
                         "iface": stop_iface})
     v.add(other, "wireguard", "peer-handshake", peer=node, endpoint=theirs.endpoint or "(none)",
-          age=ctx.handshake_age(theirs))
+          **ctx.handshake(theirs))
     v.add(node, "wireguard", "peer-handshake", peer=other, endpoint=mine.endpoint or "(none)",
-          age=ctx.handshake_age(mine))
+          **ctx.handshake(mine))
     # the side that knows where the other is starts the new handshake
     starter, target, entry = (other, node, theirs) if theirs.endpoint or not mine.endpoint else (node, other, mine)
     wg = next((w.name for w in ctx.f(starter).wg if entry in w.peers), None)
