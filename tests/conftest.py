@@ -29,7 +29,7 @@ from wgtrace.lab.runtime import LabState
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ENV = "WGTRACE_REQUIRE_LAB"
-LAB_FIXTURES = {"lab_factory", "seed_lab"}
+LAB_FIXTURES = {"lab_factory", "seed_lab", "shared_labs"}
 
 _counter = itertools.count(1)
 

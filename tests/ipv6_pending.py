@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-IPV6_VERDICTS = False
+IPV6_VERDICTS = True
 REASON = "IPv6 verdicts land with issue 17"
 
 

@@ -1,15 +1,16 @@
 """diagnose against real labs: every fault of every lab's catalogue, stacked faults, healthy labs.
 
-For each fault: inject it into a fresh lab, diagnose from the fault's probe, compare cause, stop
+For each fault: inject it into the lab as built, diagnose from the fault's probe, compare cause, stop
 node and direction with the catalogue, apply the suggested fix as documented (`lab exec NODE --
 sh -c COMMAND`), and require every pair of the lab's checks to work again: a fix that repairs
 one pair and breaks another is a wrong fix. With WGTRACE_RECORD=1 each diagnosis is saved, with
 everything decide() was given, as tests/fixtures/verdicts/<lab>/<fault>.json (replayed by
-tests/unit/test_replay.py without root).
+tests/unit/test_replay.py without root). The faults of one lab file share a running lab while each
+fix leaves it as it was built (tests/lab_reuse.py compares fingerprints of its state); otherwise
+the next fault gets a fresh one.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from ipv6_pending import REASON, checks_now, pending
 from wgtrace.diagnose.replay import record
 from wgtrace.diagnose.run import diagnose
 from wgtrace.diagnose.verdict import CAUSES
@@ -27,10 +27,12 @@ from wgtrace.model.faults import find_fault, load_faults
 from wgtrace.model.labfile import available_labs, find_lab, load_lab
 from wgtrace.teach.exercise import default_probe
 
+from conftest import LabFactory, _need_lab
+from lab_reuse import SharedLabs
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "verdicts"
 LABS = [n for n in available_labs() if find_lab(n).with_name(f"{n}.faults.toml").is_file()]
 CASES = [(lab, f) for lab in LABS for f in load_faults(str(find_lab(lab)), load_lab(lab).nodes)]
-PARAMS = [pytest.param(lab, f, marks=pending(f), id=f"{lab}:{f.name}") for lab, f in CASES]
 SEED = load_faults(str(find_lab("seed")))
 
 
@@ -54,29 +56,41 @@ def _probe_args(model, fault) -> tuple[str, str, dict]:
 
 def _checks_pass(cli, lab: str) -> tuple[bool, str]:
     for _ in range(3):                 # a repaired tunnel may need its handshake first
-        ok, out = _check_all(cli, lab)
-        if ok:
-            return True, out
+        r = cli("check", "--all", "--lab", lab)
+        if r.returncode == 0:
+            return True, r.stdout
         time.sleep(1.0)
-    return False, out
+    return False, r.stdout + r.stderr
 
 
-def _check_all(cli, lab: str) -> tuple[bool, str]:
-    """``check --all``; while IPv6 verdicts are pending (tests/ipv6_pending.py), over the checks
-    that can run now, in process."""
-    with open_network(lab=lab) as net:
-        now = checks_now(net.model.checks)
-        if now == net.model.checks:
-            r = cli("check", "--all", "--lab", lab)
-            return r.returncode == 0, r.stdout + r.stderr
-        from wgtrace.teach.checks import check_all
-        m = check_all(dataclasses.replace(net, model=dataclasses.replace(net.model, checks=now)))
-        return m.passed, repr([(x.check.src, x.check.dst, x.cause, x.stop) for x in m.results if not x.ok])
+@pytest.fixture(scope="module")
+def shared_labs():
+    _need_lab()
+    factory = LabFactory()
+    pool = SharedLabs(factory)
+    try:
+        yield pool
+    finally:
+        try:
+            pool.close()
+        finally:
+            factory.close()
+        print(f"\nshared labs: {pool.built} built, {pool.reused} reused; rebuilt after "
+              + ("; ".join(pool.rebuilt_because) or "nothing"))
 
 
-@pytest.mark.parametrize("lab_name, fault", PARAMS)
-def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(lab_factory, cli, lab_name, fault):
-    lab = lab_factory.up(lab_file=lab_name)
+@pytest.mark.parametrize("lab_name, fault", CASES, ids=[f"{lab}:{f.name}" for lab, f in CASES])
+def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(shared_labs, cli, lab_name, fault):
+    lab = shared_labs.get(lab_name)
+    passed = False
+    try:
+        _fault_round(cli, lab, lab_name, fault)
+        passed = True
+    finally:
+        shared_labs.done(lab_name, fault, passed)
+
+
+def _fault_round(cli, lab, lab_name, fault) -> None:
     src, dst, opts = _probe_args(lab.model, fault)
     inject(fault, lab.state)
     d = run_diagnose(src, dst, lab.name, **opts)
@@ -108,10 +122,6 @@ def test_fault_is_diagnosed_and_its_fix_is_right_and_safe(lab_factory, cli, lab_
 @pytest.mark.parametrize("lab_name", LABS)
 def test_healthy_lab_passes_all_its_checks(lab_factory, cli, lab_name):
     lab = lab_factory.up(lab_file=lab_name)
-    if checks_now(lab.model.checks) != lab.model.checks:
-        ok, out = _check_all(cli, lab.name)
-        assert ok, out
-        pytest.xfail(f"{lab_name}'s IPv6 checks: {REASON}")
     r = cli("check", "--all", "--lab", lab.name, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     d = json.loads(r.stdout)

@@ -105,6 +105,13 @@ def test_matrix_cells_and_builds():
     assert v["cells"] == [[{"ok": True}, {"ok": False, "cause": "port-closed", "stop": "c"}],
                           [{"ok": False, "cause": "forward-filtered", "stop": "b"}, None]]
     assert view.matrix(m, 200.0) is None and view.matrix(None, 100.0) is None
+    m["checks"] += [{"src": "a", "dst": "c", "probe": "icmp", "family": 6, "cause": "reachable", "stop": None,
+                     "reachable": True, "leak": "wlan0"},
+                    {"src": "a", "dst": "fd00::3", "probe": "icmp", "family": 6, "cause": "reachable", "stop": None,
+                     "reachable": True, "leak": None}]
+    v = view.matrix(m, 100.0)            # one column per family, as check --all shows it
+    assert v["dsts"] == ["c", "c tcp/22", "c v6", "fd00::3"] and v["cells"][0][2:] == [{"ok": True, "leak": "wlan0"},
+                                                                                      {"ok": True}]
 
 
 # --- a diagnosis's path on the picture ---------------------------------------------------------------

@@ -136,10 +136,24 @@ def test_pcap_stream_rejects_garbage():
     assert frame_of(276, 0, 10, b"short", {}) is None
 
 
+def test_capture_filter_compiles_for_both_families(tmp_path):
+    """tcpdump itself compiles the filter (no capture: an empty pcap file of the link type it uses)."""
+    import shutil
+    import struct
+    import subprocess
+    if not shutil.which("tcpdump"):
+        pytest.skip("tcpdump not installed")
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 256, 276))    # LINUX_SLL2
+    r = subprocess.run(["tcpdump", "-d", "-r", str(empty), capture_filter({51820})], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
 def test_capture_filter_is_tight():
     f = capture_filter({38371, 52796})
     assert "port 38371" in f and "port 52796" in f and "arp" in f
     assert "icmp[8:4] = 0x77677472" in f and "tcp[13] & 0x06 != 0" in f    # the mark; SYN or RST only
+    assert "icmp6 and (ip6[40] = 1" in f and "ip6[48:4] = 0x77677472" in f and "ip6[53] & 0x06 != 0" in f
     script = capture_script({38371}, sudo=True)
     assert "sudo -n tcpdump -i any" in script and "--immediate-mode" in script and "-c 20000" in script
     assert "SSH_CONNECTION" in script and "cat >/dev/null" in script

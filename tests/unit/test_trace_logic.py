@@ -49,7 +49,7 @@ def test_frames_from_ethernet_and_tun():
     raw = echo(probe(), "1.1.1.1", "2.2.2.2")
     assert ip_payload(bytes(Ether() / IP(raw)), ARPHRD_ETHER) == raw
     assert ip_payload(raw, ARPHRD_NONE) == raw
-    assert ip_payload(b"\x60" + raw[1:], ARPHRD_NONE) is None       # IPv6 on a tun: not ours
+    assert ip_payload(b"\x70" + raw[1:], ARPHRD_NONE) is None       # neither IPv4 nor IPv6
 
 
 def test_wireguard_header_and_padding():

@@ -109,6 +109,7 @@ def show_trace(res, as_json: bool, lang: str, pcap: str | None, no_underlay: boo
     if as_json:
         emit(res, True, lang)
     else:
+        from ..output.text import families_view
         from ..output.trace_view import trace_view
-        out.print(trace_view(res, lang, underlay=not no_underlay), highlight=False)
+        out.print(families_view(res, lang, lambda r: trace_view(r, lang, underlay=not no_underlay)), highlight=False)
     finish(res.reachable)

@@ -14,10 +14,18 @@ def _opts():
     return dict(
         tcp=typer.Option(None, "--tcp", help="Send a TCP SYN to this port."),
         udp=typer.Option(None, "--udp", help="Send a UDP datagram to this port."),
-        size=typer.Option(None, "--size", help="IP packet length in bytes, DF set."))
+        size=typer.Option(None, "--size", help="IP packet length in bytes, DF set."),
+        v4=typer.Option(False, "-4", help="Probe over IPv4 only (a node with both families is probed in both)."),
+        v6=typer.Option(False, "-6", help="Probe over IPv6 only."))
 
 
 _o = _opts()
+
+
+def _family(v4: bool, v6: bool) -> int | None:
+    if v4 and v6:
+        raise UsageError("choose one of -4 and -6 (without either, a node with both is probed in both).")
+    return 4 if v4 else 6 if v6 else None
 
 
 @guarded
@@ -28,15 +36,16 @@ def trace(src: str = typer.Argument(..., help="Node that sends the probe."),
           pcap: Optional[str] = typer.Option(None, "--pcap", help="Write every captured frame to this "
                                                                   "pcapng file (one interface per node:iface)."),
           no_underlay: bool = typer.Option(False, "--no-underlay", help="Hide WireGuard's UDP datagrams."),
-          hosts: Optional[str] = hosts_opt(), only: Optional[str] = only_opt()):
+          hosts: Optional[str] = hosts_opt(), only: Optional[str] = only_opt(),
+          v4: bool = _o["v4"], v6: bool = _o["v6"]):
     """Send one probe and follow it through every interface of every node."""
     from ..opener import open_network
-    from ..trace.run import run_trace
+    from ..trace.run import run_traces
     check_hosts_args(hosts, lab)
-    lang = lang_of(lang)
+    lang, family = lang_of(lang), _family(v4, v6)
     with open_network(lab=lab, hosts=hosts, only=only) as net:
         said = warn_unseen(net)
-        res = run_trace(net, src, dst, tcp, udp, size, keep_raw=bool(pcap))
+        res = run_traces(net, src, dst, tcp, udp, size, keep_raw=bool(pcap), family=family)
         warn_unseen(net, said)
     show_trace(res, as_json, lang, pcap, no_underlay)
 
@@ -49,23 +58,24 @@ def diagnose(src: str = typer.Argument(..., help="Node that sends the probe."),
              fix: bool = typer.Option(False, "--fix", help="Apply the fix, diagnose again, until reachable."),
              lang: str = lang_opt(), hosts: Optional[str] = hosts_opt(),
              yes: bool = typer.Option(False, "--yes", help="With --hosts --fix: run each fix without asking."),
-             only: Optional[str] = only_opt()):
+             only: Optional[str] = only_opt(), v4: bool = _o["v4"], v6: bool = _o["v6"]):
     """Where the probe stops, why, on what evidence, and the commands that fix it."""
     from ..opener import open_network
     check_hosts_args(hosts, lab)
     kw = dict(tcp=tcp, udp=udp, size=size, lang=lang_of(lang))
+    family = _family(v4, v6)
     with open_network(lab=lab, hosts=hosts, only=only) as net:
         said = warn_unseen(net)
         if fix:
-            from ..diagnose.fixloop import fix_loop
+            from ..diagnose.fixloop import fix_loops
             from ..teach.exercise import note_fix
             net.ask_before_changes(Asker(yes))         # nodes that are someone's machines ask first
-            result = fix_loop(net, src, dst,
-                              on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
-            note_fix(net, [a for s in result.steps for a in s.applied])
+            result = fix_loops(net, src, dst, family,
+                               on_step=(lambda s: None) if as_json else (lambda s: emit(s, False, kw["lang"])), **kw)
+            note_fix(net, [a for run in result.results for s in run.steps for a in s.applied])
         else:
-            from ..diagnose.run import diagnose as run_diagnose
-            result = run_diagnose(net, src, dst, **kw)
+            from ..diagnose.run import diagnose_families
+            result = diagnose_families(net, src, dst, family, **kw)
         warn_unseen(net, said)
     emit(result, as_json, kw["lang"])
     finish(result.reachable)

@@ -10,7 +10,7 @@ from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes
 from .common import (At, drops as lost, filtered, inconsistent, let_through, neighbor, no_route, packet,
-                     rp_failed, rp_verdict, way)
+                     rp_dropped, rp_failed, rp_rule_verdict, rp_verdict, way)
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -52,21 +52,25 @@ def output_drops(q: Request) -> Verdict | None:
 
 
 def echo_ignored(q: Request) -> Verdict | None:
-    key = "net.ipv4.icmp_echo_ignore_all"
-    if q.ctx.family != 4 or q.ctx.res.probe.get("kind") != "icmp" or q.f.sysctl.get(key) != "1":
+    key = "net.ipv6.icmp.echo_ignore_all" if q.ctx.family == 6 else "net.ipv4.icmp_echo_ignore_all"
+    if q.ctx.res.probe.get("kind") != "icmp" or q.f.sysctl.get(key) != "1":
         return None
     v = Verdict("input-filtered", Stop(q.node, q.h.iface, q.phase), params={**q.params, "rule": f"{key} = 1"})
     v.add(q.node, *q.seen()[:2], **q.seen()[2])
-    v.add(q.node, "sysctl", "echo-ignored")
+    v.add(q.node, "sysctl", "echo-ignored" if q.ctx.family == 4 else "echo-ignored6")
     return v.fixes(q.node, ("sysctl", "-w", f"{key}=0"))
 
 
 def reverse_path(q: Request) -> Verdict | None:
     failed = rp_failed(q.ctx, q.node, q.h.iface, q.h.dst, q.h.src)
-    if failed is None:
-        return None
-    v = rp_verdict(q.ctx, q.node, q.h.iface, q.phase, q.h.dst, q.h.src, q.params, q.seen(), failed,
-                   iif_error=False)
+    if failed is not None:
+        v = rp_verdict(q.ctx, q.node, q.h.iface, q.phase, q.h.dst, q.h.src, q.params, q.seen(), failed,
+                       iif_error=False)
+    else:
+        dropped = rp_dropped(q.ctx, q.node, q.h.iface, q.h.src)
+        if dropped is None:
+            return None
+        v = rp_rule_verdict(q.ctx, q.node, q.h.iface, q.phase, q.h.src, q.params, q.seen(), dropped)
     return v.fixes(q.node, *fixes.restore_route(q.ctx, q.node, q.h.src))
 
 

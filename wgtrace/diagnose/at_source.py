@@ -7,7 +7,8 @@ from .. import addr
 from ..addr import in_nets
 from ..model.commands import sshd_argv
 from . import firewall, fixes
-from .common import drops as lost, filtered, intended_dev, link_restore, neighbor, packet, tunnel_door, way
+from .common import (drops as lost, filtered, intended_dev, link_restore, mtu_words, neighbor, packet,
+                     tunnel_door, way)
 from .firewall import Packet
 from .context import Context
 from .verdict import Stop, Verdict
@@ -66,9 +67,10 @@ def send_error(ctx: Context) -> Verdict | None:
         dev = res.route.get("dev") or ctx.route(src, dst).dev
         link = ctx.f(src).link(dev)
         v = Verdict("mtu", Stop(src, dev, "request"),
-                    params={"node": src, "iface": dev, "mtu": link.mtu if link else "?", "size": res.probe.get("size")})
-        v.add(src, "kernel", "sendto-mtu", error=err, size=res.probe.get("size"), iface=dev,
-              mtu=link.mtu if link else "?")
+                    params={"node": src, "iface": dev, "mtu": link.mtu if link else "?", "size": res.probe.get("size"),
+                            **mtu_words(ctx, src, dev)})
+        v.add(src, "kernel", "sendto-mtu" if ctx.family == 4 else "sendto-mtu6", error=err,
+              size=res.probe.get("size"), iface=dev, mtu=link.mtu if link else "?")
         v.fixes(src, *fixes.mtu_fix(ctx, src, dev))
         return v
     dev, _ = intended_dev(ctx, src, dst)
@@ -101,7 +103,8 @@ def mtu_error(ctx: Context) -> Verdict | None:
         node = ctx.owner(e.src) or e.node
         iface = next((i for i, l in ctx.f(node).links.items() if l.mtu == e.mtu), None)
         v = Verdict("mtu", Stop(node, iface, "request"),
-                    params={"node": node, "iface": iface, "mtu": e.mtu, "size": ctx.res.probe.get("size")})
+                    params={"node": node, "iface": iface, "mtu": e.mtu, "size": ctx.res.probe.get("size"),
+                            **mtu_words(ctx, node, iface)})
         v.add(e.node, "capture", "captured", summary=e.summary)
         v.add(node, "link", "link-mtu", iface=iface, mtu=e.mtu)
         v.fixes(node, *fixes.mtu_fix(ctx, node, iface))

@@ -134,13 +134,54 @@ def rp_verdict(ctx: Context, node: str, iface: str, phase: str, dst: str, src: s
     adds the fix (the route back put right, or loose mode)."""
     r, back, rp_all, rp_if = failed
     v = Verdict("rp-filter", Stop(node, iface, phase),
-                params={**params, "back_dev": back.dev, "back_via": back.via or "-"})
+                params={**params, "back_dev": back.dev, "back_via": back.via or "-",
+                        "how": ("@", "word.rp-sysctl"), "loosen": ("@", "word.rp-loosen-sysctl")})
     v.add(node, seen[0], seen[1], **seen[2])
     v.add(node, "sysctl", "rp-sysctl", all=rp_all, iface=iface, value=rp_if)
     if iif_error:
         v.add(node, "route", "route-get-iif-error", dst=dst, src=src, iif=iface, error=r.error)
     v.add(node, "route", "route-back", src=src, via=back.via or "-", dev=back.dev, iface=iface)
     return v
+
+
+def rp_dropped(ctx: Context, node: str, iface: str, src: str, family: int | None = None) -> tuple | None:
+    """A reverse-path rule of ``node``'s firewall dropped the packet (IPv6 has no rp_filter sysctl:
+    firewalld's ``-m rpfilter``, nftables' ``fib``), and the route back to ``src`` does not leave
+    by ``iface``: (the rule, packets it dropped, the route back). ``family``: the packet's (the
+    probe's unless said)."""
+    drops = ctx.f(node).fw.reverse_path_drops(family or ctx.family)
+    if not drops:
+        return None
+    back = ctx.route(node, src)
+    if back.ok and back.dev == iface and not no_route(back):
+        return None
+    return drops[0][0], drops[0][1], back
+
+
+def rp_rule_verdict(ctx: Context, node: str, iface: str, phase: str, src: str, params: dict, seen: tuple,
+                    dropped: tuple) -> Verdict:
+    """The verdict of a packet a reverse-path rule dropped; the caller adds the fix."""
+    rule, n, back = dropped
+    v = Verdict("rp-filter", Stop(node, iface, phase),
+                params={**params, "back_dev": back.dev or "-", "back_via": back.via or "-", "rule": rule.text,
+                        "how": ("@", "word.rp-rule"), "loosen": ("@", "word.rp-loosen-rule")})
+    v.add(node, seen[0], seen[1], **seen[2])
+    v.add(node, fw_kind(rule), "rule-matched", chain=rule.place, rule=rule.text, n=n)
+    if back.ok:
+        v.add(node, "route", "route-back", src=src, via=back.via or "-", dev=back.dev, iface=iface)
+    else:
+        v.add(node, "route", "route-get-error", dst=src, error=back.error)
+    return v
+
+
+def mtu_words(ctx: Context, node: str, iface: str | None) -> dict:
+    """How the MTU explanation names the family's rules: IPv4's "don't fragment" and "fragmentation
+    needed", IPv6's "packet too big" (it is never fragmented on the way), and WireGuard's overhead
+    on this tunnel (80 bytes when its peers are reached over IPv6, 60 over IPv4)."""
+    six = ctx.family == 6
+    over = fixes.wg_overhead(ctx, node, iface) if iface and ctx.is_wg(node, iface) else 60
+    return {"df": ("@", "word.df6" if six else "word.df4"), "toobig": ("@", "word.toobig6" if six else "word.toobig4"),
+            "overhead": ("@", "word.overhead6" if over == 80 else "word.overhead4")}
 
 
 def way(wg: str | None = None, via: str | None = None, door: str | None = None) -> dict:
@@ -218,6 +259,8 @@ def link_restore(ctx: Context, node: str, iface: str, phase: str) -> Verdict | N
         return None
     v = Verdict("link-down", Stop(node, iface, phase), params=params)
     v.add(node, "link", "iface-down" if not link.up else "iface-no-address", iface=iface)
+    if ctx.family == 6 and not has and fixes.ipv6_disabled(ctx, node, iface):
+        v.add(node, "sysctl", "ipv6-disabled", iface=iface)
     if not link.up:
         v.fixes(node, ("ip", "link", "set", iface, "up"))
     v.fixes(node, *fixes.address_fix(ctx, node, iface))
@@ -240,11 +283,12 @@ def neighbor(ctx: Context, node: str, dev: str | None, nexthop: str, gateway: bo
             return down
     v = Verdict("neighbor-unreachable", Stop(node, dev, phase),
                 params={"node": node, "iface": dev, "nexthop": nexthop, "dst": dst,
-                        "what": ("@", "word.gateway" if gateway else "word.host")})
+                        "what": ("@", "word.gateway" if gateway else "word.host"),
+                        "asks": ("@", "word.arp" if ctx.family == 4 else "word.ndp")})
     if seen is not None:
         v.add(node, "capture", "entered-never-left", summary=seen.summary, node=node, iface=seen.iface)
-    v.add(node, "arp" if ctx.family == 4 else "ndp", "arp-unanswered", nexthop=nexthop, iface=dev, n=len(asked),
-          state=state or "-")
+    v.add(node, "arp" if ctx.family == 4 else "ndp", "arp-unanswered" if ctx.family == 4 else "ndp-unanswered",
+          nexthop=nexthop, iface=dev, n=len(asked), state=state or "-")
     if gateway:
         v.fixes(node, *fixes.neighbor_fix(ctx, node, dst, nexthop))
     return v
@@ -259,17 +303,28 @@ def who(ctx: Context, key: str) -> str:
     return ctx.key_owner(key) or key[:12] + "…"
 
 
+def _declares_established(ctx: Context, node: str, hook: str) -> bool:
+    """Does the lab file give ``node`` a rule for this hook (and the probe's family) that accepts
+    replies by connection state? Then a reply dropped there lost that rule: it is what comes back."""
+    from . import firewall
+    n = ctx.lab.nodes.get(node)
+    chain = firewall.chain_of_hook(hook)
+    return any(r.family == ctx.family and ctx.declared(r.stage) and chain in r.args and "ESTABLISHED" in r.rule
+               for r in (n.iptables if n else ()))
+
+
 def let_through(ctx: Context, node: str, hook: str, c: FwRule, iface: str | None, out: str | None,
                 phase: str) -> tuple[str, ...]:
     """What lets this packet through a hook that dropped it: take out a rule someone added, or
     (for a policy, or a catch-all drop at the end) an accept for exactly this direction. On a
-    stateful firewall a reply needs the ESTABLISHED rule, not a hole of its own."""
+    stateful firewall (or one the lab file makes stateful) a reply needs the ESTABLISHED rule,
+    not a hole of its own."""
     from . import firewall
     if not c.is_policy and not c.catch_all:
         return firewall.undo(c)
     fw = ctx.f(node).fw
     first = not c.is_policy
-    if phase == "reply" and fw.stateful(hook, c.family or ctx.family):
+    if phase == "reply" and (fw.stateful(hook, c.family or ctx.family) or _declares_established(ctx, node, hook)):
         return firewall.accept(fw, hook, c.family or ctx.family, like=c, first=first, established=True)
     oif = None
     if hook == "forward" and out and not (iface and out == iface) and not ctx.is_wg(node, iface):

@@ -204,7 +204,11 @@ class Context:
     def carried_by(self, h: Hop) -> Hop:
         return self.res.hops[h.carries] if h.carries is not None else h
 
-    def handshake_age(self, p) -> str:
+    def handshake(self, p) -> dict:
+        """When a peer's latest handshake was, as evidence parameters: ``age`` a word (never, N s
+        ago, unknown) and ``secs`` the seconds it counts."""
         if not p.latest_handshake:
-            return "never"
-        return f"{int(self.now - p.latest_handshake)} s" if self.now else "?"
+            return {"age": ("@", "word.hs-never"), "secs": -1}
+        if not self.now:
+            return {"age": ("@", "word.hs-unknown"), "secs": -1}
+        return {"age": ("@", "word.hs-ago"), "secs": int(self.now - p.latest_handshake)}

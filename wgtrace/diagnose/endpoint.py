@@ -16,7 +16,7 @@ from .. import addr
 from ..addr import in_nets
 from . import firewall, fixes, roaming
 from .common import (At, drops as lost, filtered, fw_kind, inconsistent, link_restore, packet, peer_list,
-                     rp_failed, rp_verdict, who)
+                     rp_dropped, rp_failed, rp_rule_verdict, rp_verdict, who)
 from .context import Context
 from .verdict import Stop, Verdict
 
@@ -64,7 +64,7 @@ def rp_filtered(a: Arrival) -> Verdict | None:
     ctx, h, node = a.ctx, a.h, a.node
     failed = rp_failed(ctx, node, h.iface, h.dst, h.src)
     if failed is None:
-        return None
+        return _rp_rule(a)
     v = rp_verdict(ctx, node, h.iface, a.phase, h.dst, h.src, {**a.params, "src": h.src, "dst": h.dst},
                    a.arrived_on(), failed)
     back, rp_if = failed[1], failed[3]
@@ -76,6 +76,24 @@ def rp_filtered(a: Arrival) -> Verdict | None:
     else:
         v.fixes(node, *fixes.restore_route(ctx, node, h.src))
     return v
+
+
+def _rp_rule(a: Arrival) -> Verdict | None:
+    """The same for a datagram a reverse-path rule of the firewall dropped (IPv6 has no rp_filter
+    sysctl; either family may have such a rule): into its
+    own full tunnel, the rule's loose mode (as wg-quick's own nft table does with the mark);
+    otherwise the route back put right."""
+    ctx, h, node = a.ctx, a.h, a.node
+    dropped = rp_dropped(ctx, node, h.iface, h.src, addr.family(h.src))    # the datagram's family
+    if dropped is None:
+        return None
+    v = rp_rule_verdict(ctx, node, h.iface, a.phase, h.src, {**a.params, "src": h.src, "dst": h.dst},
+                        a.arrived_on(), dropped)
+    back = dropped[2]
+    if back.ok and ctx.is_wg(node, back.dev):
+        v.add(node, "route", "rp-own-tunnel", src=h.src, wg=back.dev, iface=h.iface)
+        return v.fixes(node, *firewall.loosen(dropped[0]))
+    return v.fixes(node, *fixes.restore_route(ctx, node, h.src))
 
 
 def endpoint_firewall(a: Arrival) -> Verdict | None:
@@ -213,9 +231,9 @@ def stale(ctx: Context, node: str, other: str, phase: str, stop_iface: str | Non
                 params={"node": node, "peer": other, "age": int(their_age), "heal": heal,
                         "iface": stop_iface})
     v.add(other, "wireguard", "peer-handshake", peer=node, endpoint=theirs.endpoint or "(none)",
-          age=ctx.handshake_age(theirs))
+          **ctx.handshake(theirs))
     v.add(node, "wireguard", "peer-handshake", peer=other, endpoint=mine.endpoint or "(none)",
-          age=ctx.handshake_age(mine))
+          **ctx.handshake(mine))
     # the side that knows where the other is starts the new handshake
     starter, target, entry = (other, node, theirs) if theirs.endpoint or not mine.endpoint else (node, other, mine)
     wg = next((w.name for w in ctx.f(starter).wg if entry in w.peers), None)

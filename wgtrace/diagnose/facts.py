@@ -2,7 +2,7 @@
 
 - firewall: every provider's rules with their counters, before and after the probe; the rules
   and policies whose counters moved are the ones the probe met (diagnose/firewall/);
-- sysctls: forwarding, rp_filter, send_redirects, IPv6 forwarding and disable_ipv6;
+- sysctls: forwarding, rp_filter, send_redirects, ignored pings, IPv6 forwarding and disable_ipv6;
 - links: state, MTU, addresses of both families, kind; routes of both families (main table);
 - WireGuard: ``wg show all dump`` (private keys dropped);
 - connection tracking of the probe's flow, on nodes that translate addresses.
@@ -108,7 +108,8 @@ def read_firewalls(nodes: list[Node], before: dict[str, dict[FwRule, int]] | Non
 
 
 SYSCTLS = ("net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.all.send_redirects",
-           "net.ipv4.icmp_echo_ignore_all", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.all.disable_ipv6")
+           "net.ipv4.icmp_echo_ignore_all", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.all.disable_ipv6",
+           "net.ipv6.icmp.echo_ignore_all")
 PER_IFACE = ("net.ipv4.conf.{}.rp_filter", "net.ipv6.conf.{}.forwarding", "net.ipv6.conf.{}.disable_ipv6")
 
 

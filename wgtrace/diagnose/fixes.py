@@ -24,17 +24,28 @@ def _model_route(ctx: Context, node: str, net: str):
 
 
 def address_fix(ctx: Context, node: str, iface: str) -> list[tuple[str, ...]]:
-    """The addresses the lab file gives ``iface``, when it has none of the probe's family now (all
-    it lacks: an interface whose addresses went lost them together)."""
+    """The addresses the lab file gives ``iface``, when it is down or has none of the probe's family
+    now (all it lacks: an interface whose addresses went lost them together); IPv6 turned back on first
+    where ``disable_ipv6`` took its IPv6 addresses (the kernel refuses them until then)."""
     link = ctx.f(node).link(iface)
     n = ctx.lab.nodes.get(node)
     want = n.cidrs(iface) if n else ()
     if link is None or not want:
         return []
     have = link.addresses
-    if any(addr.family(a) == ctx.family for a in have):
+    if link.up and any(addr.family(a) == ctx.family for a in have):
         return []                 # it has an address of the probe's family: not what went missing
-    return [("ip", "addr", "add", c, "dev", iface) for c in want if not any(addr.same_address(a, c) for a in have)]
+    # (a link taken down loses its IPv6 addresses, not its IPv4 ones: bringing it up needs them back)
+    missing = [c for c in want if not any(addr.same_address(a, c) for a in have)]
+    cmds = []
+    if any(addr.family(c) == 6 for c in missing) and ipv6_disabled(ctx, node, iface):
+        cmds.append(("sysctl", "-w", f"net.ipv6.conf.{iface}.disable_ipv6=0"))
+    return cmds + [("ip", "addr", "add", c, "dev", iface) for c in missing]
+
+
+def ipv6_disabled(ctx: Context, node: str, iface: str) -> bool:
+    """``net.ipv6.conf.IFACE.disable_ipv6 = 1`` (writing ``all`` sets every interface's)."""
+    return ctx.f(node).sysctl.get(f"net.ipv6.conf.{iface}.disable_ipv6") == "1"
 
 
 def _route_argv(ctx: Context, node: str, net: str, via: str | None, dev: str | None,

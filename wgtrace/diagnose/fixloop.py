@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..network import Network
+from ..trace.run import Families, check_family, families
 from .run import Diagnosis, diagnose
 
 WG_CAUSES = ("wg-no-handshake", "wg-stale-session")
@@ -79,6 +80,13 @@ def fix_loop(net: Network, src: str, dst: str, max_rounds: int = 16,
         if now is not net:
             now.close()
     return FixRun(steps)
+
+
+def fix_loops(net: Network, src: str, dst: str, family: int | None = None, **kw) -> Families:
+    """``diagnose --fix`` on the command line: the fix loop in each family the probe is sent in,
+    one after another (a fix of the first may already mend the second)."""
+    return Families([fix_loop(net, src, dst, family=f, **kw)
+                     for f in families(net.model, src, dst, check_family(family))])
 
 
 def _await_handshake(net: Network, src: str, dst: str, d: Diagnosis, **kw) -> Diagnosis:

@@ -9,7 +9,8 @@ from functools import cached_property
 from .. import addr
 from . import firewall, fixes, nat, roaming
 from .common import (At, drops as lost, filtered, inconsistent, intended_dev, let_through, link_restore,
-                     neighbor, no_route, packet, rp_failed, rp_verdict, way)
+                     mtu_words, neighbor, no_route, packet, rp_dropped, rp_failed, rp_rule_verdict,
+                     rp_verdict, way)
 from .context import Context
 from .firewall import Packet
 from .verdict import Stop, Verdict
@@ -60,13 +61,19 @@ def _stray_route(ctx: Context, node: str, prefix: str, src: str, iface: str, net
 
 
 def reverse_path(t: Transit) -> Verdict | None:
-    """The kernel's input route lookup fails (EXDEV/EINVAL) when the reverse-path check does."""
+    """IPv4: the kernel's input route lookup fails (EXDEV/EINVAL) when the reverse-path check does;
+    IPv6: a reverse-path rule of the firewall dropped it before routing."""
     ctx, node, h = t.ctx, t.node, t.h
     failed = rp_failed(ctx, node, h.iface, t.dst, h.src)
-    if failed is None:
+    dropped = rp_dropped(ctx, node, h.iface, h.src) if failed is None else None
+    if failed is None and dropped is None:
         return None
-    back = failed[1]
-    v = rp_verdict(ctx, node, h.iface, t.phase, t.dst, h.src, t.params, t.seen(), failed)
+    if failed:
+        back = failed[1]
+        v = rp_verdict(ctx, node, h.iface, t.phase, t.dst, h.src, t.params, t.seen(), failed)
+    else:
+        back = dropped[2]
+        v = rp_rule_verdict(ctx, node, h.iface, t.phase, h.src, t.params, t.seen(), dropped)
     prefix = ctx.prefixes.get((node, h.src))
     net = ctx.covering_net(h.src)
     stray = _stray_route(ctx, node, prefix, h.src, h.iface, net) if prefix else None
@@ -77,6 +84,8 @@ def reverse_path(t: Transit) -> Verdict | None:
         v.fixes(node, (*ip, "route", "replace", prefix, "dev", h.iface))
     elif prefix or back.ok:
         v.fixes(node, (*ip, "route", "add", net, "dev", h.iface))
+    elif dropped:
+        v.fixes(node, *firewall.loosen(dropped[0]))
     else:
         v.fixes(node, ("sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"),
                 ("sysctl", "-w", f"net.ipv4.conf.{h.iface}.rp_filter=2"))
@@ -176,8 +185,9 @@ def too_big(t: Transit) -> Verdict | None:
     if not (link and t.ctx.res.probe.get("size") and t.h.length > link.mtu):
         return None
     v = Verdict("mtu", Stop(t.node, out, t.phase), params={**t.params, "iface": out, "mtu": link.mtu,
-                                                          "size": t.h.length})
-    v.add(t.node, "link", "mtu-smaller", iface=out, mtu=link.mtu, size=t.h.length)
+                                                          "size": t.h.length, **mtu_words(t.ctx, t.node, out)})
+    v.add(t.node, "link", "mtu-smaller" if t.ctx.family == 4 else "mtu-smaller6", iface=out, mtu=link.mtu,
+          size=t.h.length)
     return v.fixes(t.node, *fixes.mtu_fix(t.ctx, t.node, out))
 
 

@@ -79,7 +79,7 @@ def stale(ctx: Context, node: str, wg: str, peer, phase: str, lead=None) -> Verd
     v = Verdict("wg-no-handshake", Stop(node, wg, phase), params={"node": node, "iface": wg, "peer": x})
     if lead:                            # (node, kind, key, params): what was seen
         v.add(lead[0], lead[1], lead[2], **lead[3])
-    v.add(node, "wireguard", "endpoint-learned", node=node, peer=x, endpoint=peer.endpoint, age=ctx.handshake_age(peer))
+    v.add(node, "wireguard", "endpoint-learned", node=node, peer=x, endpoint=peer.endpoint, **ctx.handshake(peer))
     v.add(x, "link", "behind-nat", peer=x, ip=ip, addrs=", ".join(mine) or "-")
     v.add(x, "wireguard", "silent-peer", peer=x, node=node)
     v.add(x, "wireguard", "heals-when", peer=x, node=node)
@@ -114,7 +114,7 @@ def no_endpoint(s) -> Verdict | None:
     if fix and _session_gone(ctx, p, back):
         # x still holds a session node has lost: its keepalive would go unread; x starts afresh
         from . import fixes
-        v.add(x, "wireguard", "session-gone", peer=x, node=node, age=ctx.handshake_age(back))
+        v.add(x, "wireguard", "session-gone", peer=x, node=node, **ctx.handshake(back))
         xwg = fix[2]
         v.fixes(x, ("wg", "set", xwg, "peer", back.public_key, "remove"),
                 *fixes.peer_fix(ctx, x, xwg, None, node, need=back.allowed_ips))

@@ -19,6 +19,7 @@ the same verdict, which is what the replayed fixtures in tests/unit check.
 from __future__ import annotations
 
 from . import at_destination, at_source, endpoint, forward, gap, roaming, translated, tunnel
+from ..trace.leak import leak_of
 from .common import inconsistent
 from .context import Context
 from .verdict import Verdict
@@ -32,7 +33,12 @@ def decide(ctx: Context) -> Verdict:
     res = ctx.res
     if res.reachable:
         v = Verdict("reachable", None, params={"src": res.src, "dst": res.dst})
-        return v.add(res.src, "capture", "answer-back", path=res.inner_path("reply") or "-")
+        v.add(res.src, "capture", "answer-back", path=res.inner_path("reply") or "-")
+        f = ctx.f(res.src)
+        left = leak_of(res, f.wg, f.links)
+        if left:                 # reachable, around the full tunnel: a finding, not a stop
+            v.add(res.src, "capture", "leak", iface=left[0], wg=left[1], covers=left[2], family=ctx.family)
+        return v
     for check in WHOLE_PATH:
         v = check(ctx)
         if v:

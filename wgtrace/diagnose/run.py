@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..addr import family, host_of
+from ..addr import family, family as addr_family, host_of
 from ..errors import LabStateError
 from ..network import Network
 from ..texts import explain
 from ..trace.path import TraceResult, assemble
-from ..trace.run import prepare, probe_once, widening
+from ..trace.run import Families, check_family, families, prepare, probe_once, widening
 from . import facts as factsmod
 from .context import Context
 from .rules import decide
@@ -40,7 +40,7 @@ class Diagnosis:
     def to_json(self, lang: str | None = None) -> dict:
         t, v, lang = self.trace, self.verdict, lang or self.lang
         return {"src": t.src, "dst": t.dst, "dst_ip": t.probe["dst_ip"], "probe": t.probe,
-                "reachable": self.reachable, **v.to_json(lang),
+                "family": t.family, "reachable": self.reachable, **v.to_json(lang),
                 "explanation": explain(v.cause, v.params, lang),
                 "last_seen": t.last_seen.to_json() if t.last_seen else None,
                 "story": t.story_text(lang), "hops": [h.to_json() for h in t.hops]}
@@ -82,9 +82,10 @@ def route_lookups(net: Network, res: TraceResult, facts: dict) -> tuple[dict, di
 
 
 def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
-             size: int | None = None, lang: str = "en") -> Diagnosis:
+             size: int | None = None, lang: str = "en", family: int | None = None) -> Diagnosis:
+    """One diagnosis, in ``family`` (else IPv4 where the destination has both)."""
     t0 = time.monotonic()
-    probe = prepare(net, src, dst, tcp, udp, size)
+    probe = prepare(net, src, dst, tcp, udp, size, family)
     seen: dict = {}
 
     def look(probe, watched: set[str]) -> TraceResult:
@@ -96,8 +97,8 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
                 raise LabStateError(f"lab {net.name!r} is broken: node {gone[0]} no longer exists "
                                     f"(its namespace is gone); run 'wgtrace lab down {net.name}' and bring it up again.")
             obs = probe_once(net, probe, exclusive=False, watched=watched)
-            factsmod.finish(nodes, facts, family(probe.dst) or 4)
-        seen.update(facts=facts, gone=gone)
+            factsmod.finish(nodes, facts, addr_family(probe.dst) or 4)
+        seen.update(facts=facts, gone=gone, probe=probe)
         return assemble(net.model, obs, src, dst, {(n, w.name) for n, f in facts.items() for w in f.wg})
     res = widening(net, probe, look)
     facts, gone = seen["facts"], seen["gone"]
@@ -107,10 +108,17 @@ def diagnose(net: Network, src: str, dst: str, tcp: int | None = None, udp: int 
         on_path = {h.node for h in res.hops if h.layer == "inner"}
         for name, f in facts.items():
             if name in on_path and f.fw.translating():
-                f.conntrack = net.nodes[name].conntrack(first.src, first.dst)[-3:]
+                # the last probe's own flow (its ICMP id or source port), not an older one's
+                f.conntrack = net.nodes[name].conntrack(first.src, first.dst, seen["probe"].ident)[-3:]
     routes, prefixes = route_lookups(net, res, facts)
     ctx = Context(net.model, res, facts, routes, prefixes, dict(net.keys), time.time(), net.stage)
     v = decide(ctx)
     for n in sorted(set(gone) | set(net.unseen)):    # what could not be seen is part of the evidence
         v.add(n, "unseen", "why", why=net.unseen.get(n) or f"{n} could not be read")
     return Diagnosis(res, v, lang, time.monotonic() - t0, ctx)
+
+
+def diagnose_families(net: Network, src: str, dst: str, family: int | None = None, **kw) -> Families:
+    """``diagnose`` on the command line: one verdict per family the probe is sent in."""
+    return Families([diagnose(net, src, dst, family=f, **kw)
+                     for f in families(net.model, src, dst, check_family(family))])

@@ -65,7 +65,7 @@ class Sent(At):
         v = Verdict("wg-no-handshake", Stop(node, self.wg, self.phase), params=dict(self.params))
         v.add(node, "capture", "into-wg-no-data", summary=self.h.summary, iface=self.wg)
         v.add(node, "wireguard", "peer-handshake", peer=self.params["peer"], endpoint=p.endpoint or "(none)",
-              age=ctx.handshake_age(p))
+              **ctx.handshake(p))
         sent = [x for x in ctx.res.handshakes if x.node == node and x.dir == "out" and x.wg_type == 1]
         if sent:
             v.add(node, "capture", "handshakes-sent", n=len(sent), summary=sent[0].summary)

@@ -199,9 +199,10 @@ def _keep(plan: Plan, m: Member, net) -> None:
 
 
 def _cable(plan: Plan, link: dict) -> None:
-    """One cable per pair of interfaces, however many subnets they share."""
+    """One cable per pair of interfaces, however many subnets they share; none for interfaces
+    already cabled (an IPv6 subnet of two hosts whose IPv4 one is a bridge's: the same wire)."""
     ends = set(link["endpoints"])
-    if not any(set(l["endpoints"]) == ends for l in plan.links):
+    if not any(ends & set(l["endpoints"]) for l in plan.links):
         plan.links.append(link)
 
 

@@ -65,10 +65,12 @@ def peer_argv(wg: str, key: str, allowed, endpoint: str | None = None, keepalive
 def node_commands(lab: Lab, node: Node, stage: str | None,
                   keys: dict[str, str] | None = None) -> list[tuple[str, ...]]:
     """Commands for one node at one stage (``None`` is stage 0, the base). Interfaces first, then
-    routes, then peers: a peer with an endpoint sends its first handshake at once, and it is lost
-    (and retried only 5 s later) when the route it leaves by is not there yet. ``wg-quick up``
-    sets its peers' endpoints itself, so it comes after the routes it does not make (as on a
-    machine whose network is up before its tunnel), and routes into its interface after it."""
+    routes, then the firewall, then peers: a peer with an endpoint sends its first handshake at
+    once, and it is lost (and retried only 5 s later) when the route it leaves by is not there
+    yet, or when a firewall half set up (policy DROP, its ACCEPT rules still to come) meets it.
+    ``wg-quick up`` sets its peers' endpoints itself, so it comes after the routes it does not
+    make and the firewall (as on a machine whose network is up before its tunnel), and routes
+    into its interface after it."""
     out: list[tuple[str, ...]] = []
     made_now = {w.name for w in node.wireguard.values() if w.stage == stage}
     sysctls = [("sysctl", "-w", f"{s.key}={s.value}") for s in node.sysctl if s.stage == stage and not s.made_by]
@@ -92,14 +94,6 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for rule in node.rules:
         if rule.stage == stage and not rule.made_by:
             out.append(rule_argv(rule))
-    out += [("wg-quick", "up", wg_quick_file(w.name)) for w in quick]
-    out += later
-    out += [route_argv(r) for r in routes if r.dev in into]
-    for w in node.wireguard.values():
-        for p in w.peers:
-            if p.stage == stage and not (w.quick and p.stage == w.stage):     # those are in its file
-                out.append(peer_argv(w.name, pubkey(keys, p.peer), p.allowed_ips,
-                                     endpoint_of(lab, p.endpoint) if p.endpoint else None, p.keepalive))
     if stage is None:
         for chain, pol in node.policies.items():
             out.append(("iptables", "-P", chain, pol))
@@ -111,6 +105,14 @@ def node_commands(lab: Lab, node: Node, stage: str | None,
     for c in node.nft:
         if c.stage == stage:
             out.append(c.argv)
+    out += [("wg-quick", "up", wg_quick_file(w.name)) for w in quick]
+    out += later
+    out += [route_argv(r) for r in routes if r.dev in into]
+    for w in node.wireguard.values():
+        for p in w.peers:
+            if p.stage == stage and not (w.quick and p.stage == w.stage):     # those are in its file
+                out.append(peer_argv(w.name, pubkey(keys, p.peer), p.allowed_ips,
+                                     endpoint_of(lab, p.endpoint) if p.endpoint else None, p.keepalive))
     return out
 
 

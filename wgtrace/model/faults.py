@@ -81,7 +81,7 @@ def _steps(path: Path, key: str, items, nodes) -> tuple[Step, ...]:
                                        f"of {', '.join(TOOLS)}, joined by &&, never shell)")
                 cmd.append(w)
                 continue
-            if not cmd or cmd[0] not in TOOLS or (cmd[0] in ("iptables", "ip6tables") and any(a.startswith("--modprobe") for a in cmd)):
+            if not cmd or cmd[0] not in TOOLS or (cmd[0].endswith("iptables") and any(a.startswith("--modprobe") for a in cmd)):
                 raise LabFileError(f"{path}: {k}.command: each command is one of {', '.join(TOOLS)}")
             out.append(Step(x["node"], tuple(cmd)))
             cmd = []

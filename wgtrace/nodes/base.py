@@ -188,8 +188,9 @@ class Node(abc.ABC):
         """net.* sysctls as the node sees them ("" for a key that does not exist)."""
 
     @abc.abstractmethod
-    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
-        """Connection tracking entries for src -> dst: (orig src, orig dst, reply src, reply dst)."""
+    def conntrack(self, src: str, dst: str, ident: int | None = None) -> list[tuple[str, str, str, str]]:
+        """Connection tracking entries for src -> dst: (orig src, orig dst, reply src, reply dst);
+        ``ident``: only the flow with this ICMP id or source port (the probe's, not older ones)."""
 
     def wg_ifaces(self) -> list[str]:
         """Names of the node's WireGuard interfaces, kernel or userspace, whatever they are called."""

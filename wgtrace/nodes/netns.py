@@ -269,7 +269,7 @@ class NetnsNode(Node):
             names += [l.name for l in self.links().values() if l.kind == "wireguard"]
         return names
 
-    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
+    def conntrack(self, src: str, dst: str, ident: int | None = None) -> list[tuple[str, str, str, str]]:
         from pyroute2 import Conntrack
 
         def nla(attrs) -> dict:          # netlink attributes come as (name, value[, flags]) tuples
@@ -278,35 +278,28 @@ class NetnsNode(Node):
         def tup(attrs, key):
             ip = nla(nla(nla(attrs)[key]["attrs"])["CTA_TUPLE_IP"]["attrs"])
             return ip.get("CTA_IP_V4_SRC") or ip.get("CTA_IP_V6_SRC"), ip.get("CTA_IP_V4_DST") or ip.get("CTA_IP_V6_DST")
+
+        def flow_id(attrs):              # the ICMP id, else the source port, of the original direction
+            p = nla(nla(nla(attrs)["CTA_TUPLE_ORIG"]["attrs"]).get("CTA_TUPLE_PROTO", {}).get("attrs", []))
+            return p.get("CTA_PROTO_ICMP_ID") or p.get("CTA_PROTO_ICMPV6_ID") or p.get("CTA_PROTO_SRC_PORT")
         with self.inside():          # pyroute2 opens the netlink socket lazily: dump while inside
-            entries = self._ct_dump(Conntrack, src, dst)
+            ct = Conntrack(nfgen_family=socket.AF_INET6 if ":" in src else socket.AF_INET)
+            try:
+                entries = list(ct.dump())
+            except Exception:        # no conntrack in this kernel: no evidence, not an error
+                entries = []
+            finally:
+                ct.close()
         out = []
         try:
             for e in entries:
                 o = tup(e["attrs"], "CTA_TUPLE_ORIG")
-                if same_address(o[0] or "", src) and same_address(o[1] or "", dst):
+                if same_address(o[0] or "", src) and same_address(o[1] or "", dst) and \
+                        (ident is None or flow_id(e["attrs"]) == ident):
                     out.append((*o, *tup(e["attrs"], "CTA_TUPLE_REPLY")))
         except (KeyError, TypeError):
             pass
         return out
-
-    @staticmethod
-    def _ct_dump(Conntrack, src: str, dst: str) -> list:
-        """The flow's entries, filtered in the kernel (5.8+); else the whole IPv4 table (pyroute2's
-        dump takes no family: the table of another family is not read this way)."""
-        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
-        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
-        for ask in ({"tuple_orig": NFCTAttrTuple(family=fam, saddr=src, daddr=dst)}, {} if fam == socket.AF_INET else None):
-            if ask is None:
-                break
-            ct = Conntrack()
-            try:
-                return list(ct.dump(**ask))
-            except Exception:        # an older kernel, or no conntrack: no evidence, not an error
-                pass
-            finally:
-                ct.close()
-        return []
 
     # --- the probe ------------------------------------------------------------------------
     def open_capture(self) -> CaptureSource:

@@ -82,7 +82,7 @@ class RecordedNode(Node):
     def sysctls(self, keys: Sequence[str]) -> dict[str, str]:
         return {k: self.rec.sysctl.get(k, "") for k in keys}
 
-    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
+    def conntrack(self, src: str, dst: str, ident: int | None = None) -> list[tuple[str, str, str, str]]:
         return []
 
     def wg(self) -> list[WgIface]:

@@ -262,7 +262,7 @@ class SshNode(Node):
         except OSError:
             return []
 
-    def conntrack(self, src: str, dst: str) -> list[tuple[str, str, str, str]]:
+    def conntrack(self, src: str, dst: str, ident: int | None = None) -> list[tuple[str, str, str, str]]:
         tools = self.state.tools if self.state else set()
         fam = "ipv6" if _fam(src) == "-6" else "ipv4"
         argv = ["conntrack", "-L", "-f", fam] if "conntrack" in tools else ["cat", "/proc/net/nf_conntrack"]

@@ -26,15 +26,22 @@ MARK_WORDS = ("0x77677472", "0x6163653a")
 
 def capture_filter(udp_ports: set[int], wg_ifindexes: set[int] = frozenset()) -> str:
     """The probe (ICMP or UDP with wgtrace's mark, any TCP SYN or RST: a probe's SYN and its
-    answer), ICMP errors, WireGuard datagrams by port, ARP. Established TCP (our own SSH) never
-    matches. WireGuard datagrams inside a WireGuard interface are left out: there they can only be
-    a tunnel routed into itself, a storm that would fill the capture (the probe going in shows it)."""
+    answer), ICMP errors, WireGuard datagrams by port, ARP; the same for IPv6 (ICMPv6 errors,
+    neighbour discovery). Established TCP (our own SSH) never matches. WireGuard datagrams inside a
+    WireGuard interface are left out: there they can only be a tunnel routed into itself, a storm
+    that would fill the capture (the probe going in shows it)."""
     icmp_mark = f"icmp[8:4] = {MARK_WORDS[0]} and icmp[12:4] = {MARK_WORDS[1]}"
     udp_mark = f"udp[8:4] = {MARK_WORDS[0]} and udp[12:4] = {MARK_WORDS[1]}"
+    # IPv6: tcpdump indexes no transport header there; offsets past a plain 40-byte header
+    mark6 = f"ip6[48:4] = {MARK_WORDS[0]} and ip6[52:4] = {MARK_WORDS[1]}"
+    icmp6 = " or ".join(f"ip6[40] = {t}" for t in (1, 2, 3, 4, 135, 136, 137))
     parts = [f"(icmp and (icmp[0] = 3 or icmp[0] = 4 or icmp[0] = 5 or icmp[0] = 11 or icmp[0] = 12 or ({icmp_mark})))",
              f"(udp and {udp_mark})",
              "(tcp and tcp[13] & 0x06 != 0)",
-             "arp"]
+             "arp",
+             f"(icmp6 and ({icmp6} or ((ip6[40] = 128 or ip6[40] = 129) and {mark6})))",
+             f"(ip6 and udp and {mark6})",
+             "(ip6 and tcp and ip6[53] & 0x06 != 0)"]
     ports = sorted(p for p in udp_ports if 0 < p < 65536)[:200]
     if ports:
         inside = "".join(f" and not ifindex {i}" for i in sorted(wg_ifindexes)[:50])

@@ -5,7 +5,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..texts import words
+from ..texts import say, words
 from .verdict_view import verdict_view
 
 
@@ -28,6 +28,8 @@ def check_view(m, lang: str) -> Group:
             r = m.result(s, d)
             if r is None:
                 cells.append(Text("-", "dim"))
+            elif r.ok and r.leak:
+                cells.append(Text(f"{w['reachable']} ({say('view.leak-cell', lang, iface=r.leak)})", "yellow"))
             elif r.ok:
                 cells.append(Text(w["reachable"], "green"))
             else:

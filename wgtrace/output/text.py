@@ -16,8 +16,23 @@ VIEWS = {
 
 
 def render(result, lang: str = "en"):
+    if type(result).__name__ == "Families":
+        return families_view(result, lang)
     mod, fn = VIEWS[type(result).__name__]
     return getattr(importlib.import_module(f"{__package__}.{mod}"), fn)(result, lang)
+
+
+def families_view(fam, lang: str, view=None):
+    """Each family's result in turn, under its name when there are several (one: as it is)."""
+    from rich.console import Group
+    from rich.text import Text
+    view = view or (lambda r: render(r, lang))
+    if len(fam.results) == 1:
+        return view(fam.results[0])
+    parts = []
+    for i, (f, r) in enumerate(fam.pairs()):
+        parts += ([Text("")] if i else []) + [Text(f"IPv{f}", "bold underline"), view(r)]
+    return Group(*parts)
 
 
 def emit(result, dest, lang, console) -> None:

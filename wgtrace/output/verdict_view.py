@@ -17,6 +17,9 @@ def verdict_view(d, lang: str | None = None) -> Group:
         lines.append(Text(f"  {w['request']}: {t.inner_path('request')}", "dim"))
         if t.inner_path("reply"):
             lines.append(Text(f"  {w['reply']}:   {t.inner_path('reply')}", "dim"))
+        for e in v.evidence:            # findings of a reachable probe (a leak around the tunnel)
+            if e.key == "leak":
+                lines.append(Text.assemble((f"  {w['note']}: ", "bold yellow"), e.detail(lang)))
         return Group(*lines)
     s = v.stop
     lines.append(Text.assemble((f"{w['stopped']} ", "bold red"), (v.cause, "bold yellow"), "  ",

@@ -77,10 +77,12 @@ def matrix(m: dict | None, started: float) -> dict | None:
     if not m or abs(m.get("started", -1) - started) > 1e-3:
         return None
     checks = m.get("checks") or []
-    col = lambda c: c["dst"] if c.get("probe", "icmp") == "icmp" else f"{c['dst']} {c['probe']}"
+    def col(c):        # as check --all names its columns: the probe unless ICMP, "v6" for IPv6 (not of an address)
+        six = " v6" if c.get("family") == 6 and ":" not in c["dst"] else ""
+        return (c["dst"] if c.get("probe", "icmp") == "icmp" else f"{c['dst']} {c['probe']}") + six
     srcs = list(dict.fromkeys(c["src"] for c in checks))
     dsts = list(dict.fromkeys(col(c) for c in checks))
-    cells = {(c["src"], col(c)): ({"ok": True} if c.get("reachable") else
+    cells = {(c["src"], col(c)): ({"ok": True, **({"leak": c["leak"]} if c.get("leak") else {})} if c.get("reachable") else
                                    {"ok": False, "cause": c.get("cause"), "stop": c.get("stop")}) for c in checks}
     return {"at": m.get("at", 0), "stage": m.get("stage", -1), "passed": bool(m.get("passed")),
             "srcs": srcs, "dsts": dsts, "cells": [[cells.get((s, d)) for d in dsts] for s in srcs]}

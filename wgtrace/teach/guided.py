@@ -200,7 +200,7 @@ class GuidedLesson:
     def _diagnose(self) -> Diagnosis:
         with open_network(lab=self.lab.name) as net:
             p = self.lesson.probe(self.index)
-            d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=self.lesson.lang)
+            d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=self.lesson.lang, family=p.family)
         self.rec.log("diagnosis", stage=self.index, **diagnosis_record(d))
         return d
 

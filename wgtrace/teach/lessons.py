@@ -1,8 +1,8 @@
 """Lessons as data: lessons/<name>/{lesson.toml,en.toml,zh.toml}.
 
 lesson.toml names the lab and the probe (``probe = { src, dst, tcp }``), and may give a stage a
-probe of its own (``[probes] STAGE = { src, dst }``: the pair that stage is about, for that stage
-only). Each language file has the texts for every stage of the lab's walkthrough and the
+probe of its own (``[probes] STAGE = { src, dst, family }``: the pair that stage is about, for that
+stage only; ``family = 6`` probes a dual-stack destination over IPv6). Each language file has the texts for every stage of the lab's walkthrough and the
 observation it states, as an ``expect`` table (cause, node, direction, or reachable = true) that
 tests check against the real lab. Commands are not in the lesson: they come from the lab file,
 filled with real keys.
@@ -24,6 +24,7 @@ class Probe:
     src: str
     dst: str
     tcp: int | None = None
+    family: int | None = None        # 4 or 6 where the destination has both; None: IPv4 first
 
 
 @dataclass
@@ -66,7 +67,10 @@ def _probe(where: str, p) -> Probe:
     tcp = p.get("tcp")
     if tcp is not None and (not isinstance(tcp, int) or not 0 < tcp < 65536):
         raise LabFileError(f"{where}: tcp is a port, 1 to 65535.")
-    return Probe(p["src"], p["dst"], tcp)
+    fam = p.get("family")
+    if fam not in (None, 4, 6):
+        raise LabFileError(f"{where}: family is 4 or 6.")
+    return Probe(p["src"], p["dst"], tcp, fam)
 
 
 def load_lesson(name: str = "seed", lang: str = "en") -> Lesson:

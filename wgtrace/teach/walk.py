@@ -64,7 +64,7 @@ def walk(lesson: Lesson, name: str | None = None, keep: bool = False,
                 advance(state, lab, i)
             p = lesson.probe(i)
             with open_network(lab=state.lab) as net:
-                d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=lesson.lang)
+                d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=lesson.lang, family=p.family)
             sr = StageResult(i, st.name, cmds, d, matches(st.expect, d.verdict.cause, d.verdict.stop),
                              time.monotonic() - ts)
             result.stages.append(sr)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import MissingTool
 from ..nodes.base import CaptureSource, Frame, Node
-from .packets import Pkt, arp_of, ip_payload, parse_ip
+from .packets import Pkt, arp_of, ip_payload, nd_of, parse_ip
 from .probe import Probe
 
 
@@ -41,7 +41,8 @@ class Observation:
     ifaces: dict[str, list[str]] = field(default_factory=dict)   # node -> captured interfaces
     other: dict[str, int] = field(default_factory=dict)   # node -> packets seen that were not the probe's
     arp: list[tuple[float, str, str, str, int, str, str]] = field(default_factory=list)
-    # ARP seen during the probe: (ts, node, iface, dir, op, sender ip, target ip), at most ARP_MAX
+    # neighbour discovery seen during the probe, ARP and NDP alike: (ts, node, iface, dir,
+    # op 1 asks / 2 answers, sender ip, target ip), at most ARP_MAX
 
 
 ARP_MAX = 200
@@ -169,7 +170,13 @@ def _keep(t: _Tap, f: Frame, obs: Observation, keep_raw: bool, state: dict, quie
         return
     role = probe.role(p)
     if role is None and not p.wg_type:
-        obs.other[t.node] = obs.other.get(t.node, 0) + 1
+        nd = nd_of(p)
+        if nd is not None:
+            if len(obs.arp) < ARP_MAX:
+                obs.arp.append((f.ts, t.node, f.iface, "out" if f.outgoing else "in", *nd))
+        elif not (p.icmp and p.family == 6 and p.icmp_type >= 130):
+            # IPv6's own chatter (router and multicast listener messages) is nobody's traffic
+            obs.other[t.node] = obs.other.get(t.node, 0) + 1
         return
     seen = 0
     if role is None:

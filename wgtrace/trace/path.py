@@ -48,11 +48,12 @@ class Hop:
 
     @property
     def needs_frag(self) -> bool:
-        return self.proto == 1 and self.icmp_type == 3 and self.icmp_code == 4
+        """ICMP "fragmentation needed", or ICMPv6 "packet too big"."""
+        return (self.proto, self.icmp_type, self.icmp_code) == (1, 3, 4) or (self.proto, self.icmp_type) == (58, 2)
 
     @property
     def port_unreachable(self) -> bool:
-        return self.proto == 1 and self.icmp_type == 3 and self.icmp_code == 3
+        return (self.proto, self.icmp_type, self.icmp_code) in ((1, 3, 3), (58, 1, 4))
 
     def to_json(self) -> dict:
         d = {"node": self.node, "iface": self.iface, "dir": self.dir, "src": self.src,
@@ -126,6 +127,10 @@ class TraceResult:
         return self.story.text(lang)
 
     @property
+    def family(self) -> int:
+        return 6 if ":" in (self.probe.get("dst_ip") or "") else 4
+
+    @property
     def expected_next(self) -> str:
         return self.story.next_text()
 
@@ -136,8 +141,8 @@ class TraceResult:
 
     def to_json(self, lang: str = "en") -> dict:
         return {
-            "src": self.src, "dst": self.dst, "probe": self.probe, "reachable": self.reachable,
-            "last_seen": self.last_seen.to_json() if self.last_seen else None,
+            "src": self.src, "dst": self.dst, "probe": self.probe, "family": self.family,
+            "reachable": self.reachable, "last_seen": self.last_seen.to_json() if self.last_seen else None,
             "expected_next": self.story.next_text(lang) or None,
             "reached_dst": self.reached_dst,
             "stop_phase": self.stop_phase or None,

@@ -1,7 +1,9 @@
 """``wgtrace trace``: one probe, every interface, one story. Glue between capture and path.
 
 ``prepare`` is the set-up trace and diagnose share: check the request, resolve the
-destination, make the probe.
+destination, make the probe. A probe has one family, taken from its destination address; a node
+name with addresses of both families is probed in each (``families``), one result per family,
+which ``Families`` holds together for the command line.
 """
 from __future__ import annotations
 
@@ -75,8 +77,29 @@ def resolve_name(net: Network, dst: str) -> str:
     return net.resolved[dst]
 
 
+def families(lab: Lab, src: str, dst: str, family: int | None = None) -> list[int]:
+    """The families a probe from ``src`` to ``dst`` is sent in: ``family`` when given (``-4``,
+    ``-6``), an address's own, else every family both ends have an address of (IPv4 first)."""
+    if family:
+        return [family]
+    a = ip(dst)
+    if a is not None:
+        return [a.version]
+    if dst not in lab.nodes:
+        return [4]                       # prepare() says what is wrong with it
+    have = {addr_family(c) for _, c in lab.nodes[dst].all_cidrs()}
+    mine = {addr_family(c) for _, c in lab.nodes[src].all_cidrs()} if src in lab.nodes else have
+    return [f for f in (4, 6) if f in have and f in mine] or [f for f in (4, 6) if f in have] or [4]
+
+
+def check_family(family: int | None) -> int | None:
+    if family not in (None, 4, 6):
+        raise UsageError("the address family is 4 or 6 (-4, -6).")
+    return family
+
+
 def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
-            size: int | None = None) -> Probe:
+            size: int | None = None, family: int | None = None) -> Probe:
     lab = net.model
     if src not in net.nodes:
         raise LabFileError(f"no node {src!r} in lab {net.name!r} (nodes: {', '.join(net.nodes)}).")
@@ -89,10 +112,13 @@ def prepare(net: Network, src: str, dst: str, tcp: int | None = None, udp: int |
     for opt, port in (("--tcp", tcp), ("--udp", udp)):
         if port is not None and not 0 < port < 65536:
             raise UsageError(f"{opt} takes a port number from 1 to 65535.")
-    if size is not None and not 48 <= size <= 65000:
-        raise UsageError("--size is the IP packet length in bytes, from 48 (headers and wgtrace's mark) to 65000.")
     kind, port = ("tcp", tcp) if tcp is not None else ("udp", udp) if udp is not None else ("icmp", 0)
-    dst_ip = resolve_dst(lab, resolve_name(net, dst), src, avoid=net.logins.get(dst), outside=net.outside)
+    dst_ip = resolve_dst(lab, resolve_name(net, dst), src, check_family(family), avoid=net.logins.get(dst),
+                         outside=net.outside)
+    least = 68 if addr_family(dst_ip) == 6 else 48          # the headers and wgtrace's mark
+    if size is not None and not least <= size <= 65000:
+        raise UsageError(f"--size is the IP packet length in bytes, from {least} (headers and wgtrace's mark"
+                         f"{', IPv6' if least == 68 else ''}) to 65000.")
     owner = lab.address_owner(dst_ip)
     if owner and owner[0] == src:
         raise UsageError(f"{dst} is {src} itself: probe another node.")
@@ -145,11 +171,58 @@ def widening(net: Network, probe: Probe, look) -> TraceResult:
 
 
 def run_trace(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
-              size: int | None = None, keep_raw: bool = False) -> TraceResult:
-    """Trace on a network; with ``keep_raw`` the result keeps the raw frames (for pcapng)."""
+              size: int | None = None, keep_raw: bool = False, family: int | None = None) -> TraceResult:
+    """Trace on a network (one family: ``family``, else IPv4 where there is a choice); with
+    ``keep_raw`` the result keeps the raw frames (for pcapng)."""
     def look(probe: Probe, watched: set[str]) -> TraceResult:
         obs = probe_once(net, probe, keep_raw, watched=watched)
         res = assemble(net.model, obs, src, dst, wg_interfaces(net, watched))
         res.observation = obs if keep_raw else None
         return res
-    return widening(net, prepare(net, src, dst, tcp, udp, size), look)
+    return widening(net, prepare(net, src, dst, tcp, udp, size, family), look)
+
+
+class Families:
+    """The results of one command in each family it probed (a node name with both): the command
+    line shows them one after another; JSON is the first one's, as for one family, with every
+    result under ``families`` (docs/json.md)."""
+
+    def __init__(self, results: list) -> None:
+        self.results = results
+
+    @property
+    def reachable(self) -> bool:
+        return all(r.reachable for r in self.results)
+
+    @property
+    def observation(self):
+        """Every family's frames together (one pcapng file)."""
+        obs = [r.observation for r in self.results if getattr(r, "observation", None) is not None]
+        if not obs:
+            return None
+        from .capture import Observation
+        return Observation(obs[0].probe, captures=[c for o in obs for c in o.captures])
+
+    def to_json(self, lang: str = "en") -> dict:
+        each = [{**r.to_json(lang), "family": f} for f, r in self.pairs()]
+        if len(each) == 1:
+            return each[0]
+        return {**each[0], "families": each, "all_reachable": self.reachable}
+
+    def pairs(self) -> list[tuple[int, object]]:
+        return [(result_family(r), r) for r in self.results]
+
+
+def result_family(r) -> int:
+    """The family a trace, diagnosis or fix run probed in."""
+    steps = getattr(r, "steps", None)
+    if steps is not None:
+        return steps[0].diagnosis.trace.family if steps else 4
+    return getattr(r, "trace", r).family
+
+
+def run_traces(net: Network, src: str, dst: str, tcp: int | None = None, udp: int | None = None,
+               size: int | None = None, keep_raw: bool = False, family: int | None = None) -> Families:
+    """``trace`` on the command line: one trace per family (``families``)."""
+    return Families([run_trace(net, src, dst, tcp, udp, size, keep_raw, f)
+                     for f in families(net.model, src, dst, check_family(family))])

@@ -3,7 +3,7 @@
 A capture costs every node it runs on (a socket opened in its namespace; for a diagnosis, its
 firewall and WireGuard state read too), so a big lab is not watched whole. The path is predicted
 the way the kernel will send the packet: each node's routing table (the main one, read from
-/proc: no netlink needed), WireGuard peers for tunnel interfaces (the peer whose allowed-ips
+/proc: no netlink needed; a full tunnel's policy routing from its fwmark), WireGuard peers for tunnel interfaces (the peer whose allowed-ips
 hold the address; the datagram then crosses the underlay to its endpoint), addresses for the
 next hop. The reply path is predicted back to the source. After the probe, ``escaped`` names
 the nodes where the packet went that nobody watched; the caller widens and probes again.
@@ -11,7 +11,7 @@ Small labs are watched whole: below SMALL nodes the prediction costs more than i
 """
 from __future__ import annotations
 
-from ..addr import bare, host_of, longest
+from ..addr import bare, host_of, is_default, longest
 from ..network import Network
 from .path import TraceResult
 
@@ -41,29 +41,43 @@ class _Walker:
             self.wgs[node] = self.net.nodes[node].wg()
         return self.wgs[node]
 
-    def walk(self, node: str, dst: str, budget: int = 64) -> None:
-        """Follow ``dst`` from ``node`` hop by hop, adding every node it passes to ``seen``."""
+    def full_tunnel(self, node: str, dst: str):
+        """A full tunnel that takes ``dst`` (wg-quick's fwmark and policy routing: the main table
+        does not show it): the interface, when its peers' widest match for ``dst`` is a default."""
+        for w in self.wg(node):
+            if w.fwmark:
+                hit = longest(dst, [a for p in w.peers for a in p.allowed_ips])
+                if hit is not None and is_default(hit):
+                    return w
+        return None
+
+    def walk(self, node: str, dst: str, budget: int = 64, marked: bool = False) -> None:
+        """Follow ``dst`` from ``node`` hop by hop, adding every node it passes to ``seen``;
+        ``marked``: WireGuard's own datagrams, which a full tunnel's policy routing lets by."""
         from ..addr import family
         fam = family(dst) or 4
         self.seen.add(node)
         visited: set[str] = set()
+        first = True
         while budget > 0 and node not in visited:
             budget -= 1
             visited.add(node)
             if self.owners.get(dst) == node:
                 return
-            hit = longest(dst, self.table(node, fam), key=lambda row: row[0])
+            w = self.full_tunnel(node, dst) if not (marked and first) else None
+            first = False
+            hit = (None, None, w.name) if w is not None else longest(dst, self.table(node, fam), key=lambda row: row[0])
             if hit is None:
                 return
             _, gw, dev = hit
-            w = next((w for w in self.wg(node) if w.name == dev), None)
+            w = w or next((w for w in self.wg(node) if w.name == dev), None)
             if w is not None:
                 peer = longest(dst, [(a, p) for p in w.peers for a in p.allowed_ips], key=lambda x: x[0])
                 if peer is None:
                     return
                 peer = peer[1]
                 if peer.endpoint:
-                    self.walk(node, host_of(peer.endpoint), budget)
+                    self.walk(node, host_of(peer.endpoint), budget, marked=True)
                 nxt = self.keys.get(peer.public_key)
             else:
                 nxt = self.owners.get(gw or dst)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from . import iptables, nft
 from .rules import Firewall, FwRule, Packet
 
-__all__ = ["Firewall", "FwRule", "Packet", "reads", "reads_after", "parse", "undo", "accept", "masquerade", "chain_of_hook"]
+__all__ = ["Firewall", "FwRule", "Packet", "reads", "reads_after", "parse", "undo", "accept", "masquerade",
+           "chain_of_hook", "loosen"]
 
 PROVIDERS = {"iptables": iptables, "nft": nft}
 
@@ -53,6 +54,11 @@ def _provider(rule_or_backend):
 def undo(rule: FwRule) -> tuple[str, ...]:
     """Take the rule out (a policy: open it)."""
     return _provider(rule).undo(rule)
+
+
+def loosen(rule: FwRule) -> list[tuple[str, ...]]:
+    """A reverse-path rule (``rule.match("rpfilter")``) in loose mode, in its own backend."""
+    return _provider(rule).loosen(rule)
 
 
 def chain_of_hook(hook: str) -> str:

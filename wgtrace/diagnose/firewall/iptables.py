@@ -26,6 +26,7 @@ OPTS = {"-i": "iif", "--in-interface": "iif", "-o": "oif", "--out-interface": "o
         "--source-port": "sport", "-s": "src", "--source": "src", "-d": "dst", "--destination": "dst",
         "--ctstate": "ctstate", "--state": "ctstate", "--dports": "dport", "--sports": "sport"}
 PLAIN_MODULES = {"conntrack", "state", "tcp", "udp", "multiport", "icmp", "icmp6", "comment"}
+RPFILTER_OPTS = {"--loose", "--validmark", "--accept-local", "--invert"}
 
 
 def parse(text: str, family: int = 4) -> dict[FwRule, int]:
@@ -95,7 +96,15 @@ def _matches(rule: str) -> tuple[tuple[str, str], ...]:
             continue
         if w in ("-j", "-g"):
             break                              # the target and its own options
-        if w == "-m" and i + 1 < len(words):
+        if w == "-m" and i + 1 < len(words) and words[i + 1] == "rpfilter":
+            # reverse-path filtering (IPv6 has no rp_filter sysctl): "!" when it matches what fails
+            i += 2
+            opts = set()
+            while i < len(words) and words[i] in RPFILTER_OPTS:
+                opts.add(words[i])
+                i += 1
+            out.append(("rpfilter", ("!" if "--invert" in opts else "") + ("loose" if "--loose" in opts else "strict")))
+        elif w == "-m" and i + 1 < len(words):
             if words[i + 1] not in PLAIN_MODULES:
                 out.append(("other", f"-m {words[i + 1]}"))
             i += 2
@@ -125,6 +134,15 @@ def undo(rule: FwRule) -> tuple[str, ...]:
     if rule.policy:
         return (prog, "-t", rule.table, "-P", rule.chain, "ACCEPT")
     return (prog, "-t", rule.table, "-D", rule.chain, *args(rule))
+
+
+def loosen(rule: FwRule) -> list[tuple[str, ...]]:
+    """The same reverse-path rule in loose mode (a source routed back by any interface passes):
+    taken out, and put back first in its chain."""
+    words = args(rule)
+    i = words.index("rpfilter") + 1
+    loose = words[:i] + ["--loose"] + words[i:] if "--loose" not in words else words
+    return [undo(rule), (PROGRAM[rule.family], "-t", rule.table, "-I", rule.chain, *loose)]
 
 
 def accept(family: int, chain: str, *, first: bool, iif: str | None = None, oif: str | None = None,

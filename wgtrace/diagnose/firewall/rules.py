@@ -136,6 +136,10 @@ class Firewall:
                 return [] if got[1].counted else [(got[1], 0)]
         return []
 
+    def reverse_path_drops(self, family: int) -> list[tuple[FwRule, int]]:
+        """Drops by a reverse-path rule (before routing: prerouting) that moved during the probe."""
+        return [(r, n) for r, n in self.hits if r.drops and r.match("rpfilter") and r.for_family(family)]
+
     def moved(self, rule: FwRule) -> int:
         return next((n for r, n in self.hits if r == rule), 0)
 
