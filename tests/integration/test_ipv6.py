@@ -94,7 +94,7 @@ def test_pcapng_holds_both_families(rw, cli, tmp_path):
 def test_export_writes_both_families(rw, cli, tmp_path):
     r = cli("lab", "export", str(tmp_path), "--lab", rw.name)
     assert r.returncode == 0, r.stderr
-    server, alice = ((tmp_path / f"{n}-wg0.conf").read_text() for n in ("server", "alice"))
+    server, alice = ((tmp_path / n / "wg0.conf").read_text() for n in ("server", "alice"))
     assert "Address = 10.8.0.1/24, fd42:42:42::1/64" in server
     assert "PostUp = ip6tables -t nat -A POSTROUTING -s fd42:42:42::/64 -o eth0 -j MASQUERADE" in server
     assert "PostUp = sysctl -w net.ipv6.conf.all.forwarding=1" in server
