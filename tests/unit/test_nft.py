@@ -252,7 +252,7 @@ def test_lab_file_nft_items_become_nft_commands():
     from wgtrace.model.commands import stage_commands
     from wgtrace.model.labfile import load_lab
     lab = load_lab("nftables")
-    cmds = [c for c in stage_commands(lab, 0) if c.node == "gw2" and c.argv[0] == "nft"]
+    cmds = [c for i in range(len(lab.stages)) for c in stage_commands(lab, i) if c.node == "gw2" and c.argv[0] == "nft"]
     assert cmds[0].argv == ("nft", "add table inet filter")
     assert cmds[1].text == "nft 'add chain inet filter input { type filter hook input priority filter ; policy drop ; }'"
     assert ("nft", 'add rule ip docker docker-user iifname "eth1" oifname "wg0" accept') in [c.argv for c in cmds]

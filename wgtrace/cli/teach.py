@@ -72,7 +72,7 @@ def exercise(labfile: str = typer.Argument("seed", help="Lab name in labs/ or pa
              faults: int = typer.Option(2, "--faults", "-k", help="How many faults to inject."),
              old: Optional[str] = typer.Option(None, "--lab", "-l", hidden=True),
              name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name."),
-             set_: Optional[List[str]] = set_opt()):
+             set_: Optional[List[str]] = set_opt(), lang: str = lang_opt()):
     """Bring up the finished lab with K random faults from the catalogue; find and fix them."""
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
@@ -83,12 +83,15 @@ def exercise(labfile: str = typer.Argument("seed", help="Lab name in labs/ or pa
     model = load_lab(old or labfile, rename=name, params=params_of(set_))      # --lab: its older spelling
     with interruptible() as check, err.status("building…"):
         ex = start_exercise(model, faults, seed, check)
+    from ..texts import say
+    lang = lang_of(lang)
     opt = f" --lab {ex.state.lab}"
-    how = f"ping and TCP {ex.tcp}" if ex.tcp else "ping"
-    out.print(f"Exercise (seed {ex.seed}): lab [cyan]{ex.state.lab}[/] is up with {len(ex.faults)} fault(s). "
-              f"Make {ex.src} reach {ex.dst} again ({how}).\n"
-              f"Tools: wgtrace shell NODE{opt}, wgtrace trace {ex.src} {ex.dst}{opt}, "
-              f"wgtrace diagnose {ex.src} {ex.dst}{opt}. When done: wgtrace check{opt}.", highlight=False)
+    pairs = ", ".join(say("exercise.probe", lang, src=p["src"], dst=p["dst"],
+                          kind=f"TCP {p['tcp']}" if p.get("tcp") else f"UDP {p['udp']}" if p.get("udp") else "ping")
+                      for p in ex.probes)
+    first = ex.probes[0]
+    out.print(say("exercise.started", lang, seed=ex.seed, lab=ex.state.lab, n=len(ex.faults), probes=pairs) + "\n"
+              + say("exercise.tools", lang, opt=opt, src=first["src"], dst=first["dst"]), highlight=False, markup=False)
 
 
 @guarded
@@ -122,7 +125,11 @@ def report(lesson: Optional[str] = typer.Option(None, "--lesson", help="Report o
     from ..errors import UsageError
     from ..output.report import html, markdown, write
     from ..teach.progress import load_record
-    rec = load_record("lesson", lesson, name or old or lesson) if lesson else load_record("exercise")
+    if lesson:
+        from ..teach.lessons import load_lesson
+        rec = load_record("lesson", lesson, name or old or load_lesson(lesson).lab)
+    else:
+        rec = load_record("exercise")
     if rec is None:
         raise UsageError("nothing to report yet: run 'wgtrace exercise' or 'wgtrace lesson' first.")
     if html_file:

@@ -35,7 +35,8 @@ class WalkView:
         w, d = self.w, sr.diagnosis
         st = self.lesson.stages[sr.index]
         t = d.trace
-        self.c.print(Text(f"{w['probe']}: {t.src} -> {t.dst} ({t.probe['dst_ip']}), ping", "bold"))
+        kind = f"{t.probe['kind'].upper()} {t.probe['port']}" if t.probe.get("port") else "ping"
+        self.c.print(Text(f"{w['probe']}: {t.src} -> {t.dst} ({t.probe['dst_ip']}), {kind}", "bold"))
         last = None
         for h in t.hops:
             if h.layer != "inner":

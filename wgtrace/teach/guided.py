@@ -77,7 +77,7 @@ class GuidedLesson:
             return
         st = self.lesson.stages[self.index]
         cmds = stage_commands(self.lab, self.index, self.state.keys)
-        self.node = cmds[0].node if cmds else self.lesson.src
+        self.node = cmds[0].node if cmds else self.lesson.probe(self.index).src
         self.say("info", f"[{self.index}/{len(self.lab.stages) - 1}] {st.name}: {st.goal}")
 
     def prompt(self) -> str:
@@ -187,7 +187,8 @@ class GuidedLesson:
                 self.handle(line)
             except WgtraceError as e:
                 on_error(e.message)
-        self.say("info", self.t("saved"))
+        resume = f"wgtrace lesson {self.lesson.name}" + (f" --name {self.lab.name}" if self.lab.name != self.lesson.lab else "")
+        self.say("info", self.t("saved", resume=resume, lab=self.lab.name))
 
     def _rebuild(self) -> None:
         lab_down(self.lab.name)
@@ -198,7 +199,8 @@ class GuidedLesson:
     # --- the goal -----------------------------------------------------------------
     def _diagnose(self) -> Diagnosis:
         with open_network(lab=self.lab.name) as net:
-            d = diagnose(net, self.lesson.src, self.lesson.dst, lang=self.lesson.lang)
+            p = self.lesson.probe(self.index)
+            d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=self.lesson.lang, family=p.family)
         self.rec.log("diagnosis", stage=self.index, **diagnosis_record(d))
         return d
 

@@ -32,6 +32,7 @@ class Record:
     passed: dict = field(default_factory=dict)    # stage name -> {"at", "seconds"}
     events: list = field(default_factory=list)    # {"t", "type", ...}
     faults: list = field(default_factory=list)    # exercise: injected fault names
+    probes: list = field(default_factory=list)    # exercise: the probes that grade it ({src, dst, tcp|udp})
     seed: int | None = None
     lab_file: str = ""              # the lab file the lab was built from
     lab_started: float = 0.0        # the build this record belongs to (LabState.started)

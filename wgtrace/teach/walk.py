@@ -1,7 +1,8 @@
-"""``wgtrace walk``: the document's walkthrough on a real lab, stage by stage.
+"""``wgtrace walk``: a lesson's walkthrough on a real lab, stage by stage.
 
-For each stage: type its commands on the nodes, probe the lesson's source -> destination, and
-read where the probe stops and why; the lesson's stated observation is compared with the lab's.
+For each stage: type its commands on the nodes, send the stage's probe (the lesson's, or the
+stage's own), and read where it stops and why; the lesson's stated observation is compared
+with the lab's.
 Events go to ``on_event``; the CLI draws them.
 """
 from __future__ import annotations
@@ -61,8 +62,9 @@ def walk(lesson: Lesson, name: str | None = None, keep: bool = False,
             on_event("stage", (i, st, cmds))
             if i > 0:
                 advance(state, lab, i)
+            p = lesson.probe(i)
             with open_network(lab=state.lab) as net:
-                d = diagnose(net, lesson.src, lesson.dst, lang=lesson.lang)
+                d = diagnose(net, p.src, p.dst, tcp=p.tcp, lang=lesson.lang, family=p.family)
             sr = StageResult(i, st.name, cmds, d, matches(st.expect, d.verdict.cause, d.verdict.stop),
                              time.monotonic() - ts)
             result.stages.append(sr)
