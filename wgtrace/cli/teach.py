@@ -11,12 +11,12 @@ from .common import (check_name, emit, err, finish, guarded, json_opt, lab_opt, 
 
 
 @guarded
-def walk(lesson: str = typer.Argument("seed", help="Lesson to walk through (lessons/)."),
+def walk(lesson: str = typer.Argument("seed", help="Lesson to walk through (lessons/: one per lab)."),
          lang: str = lang_opt(),
          yes: bool = typer.Option(False, "--yes", "-y", help="Run every stage without pausing."),
          keep: bool = typer.Option(False, "--keep", help="Leave the lab up at the end."),
          name: Optional[str] = typer.Option(None, "--name", help="Run the lab under another name.")):
-    """The document's walkthrough on a real lab: each stage's commands, where the probe stops, why."""
+    """A lab's lesson on a real lab, stage by stage: each stage's commands, where the probe stops, why."""
     from ..lab.preflight import require_root
     from ..lab.signals import interruptible
     from ..output.walk_view import WalkView
