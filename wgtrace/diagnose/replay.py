@@ -59,9 +59,11 @@ def dump_context(ctx: Context) -> dict:
             "keys": ctx.keys, "now": ctx.now, "stage": ctx.stage}
 
 
-def load_context(d: dict, lab_file: str | None = None) -> Context:
-    """``lab_file``: where the lab file is on this machine (the recorded path may be another's)."""
-    from ..model.labfile import load_lab
+def load_context(d: dict, lab_file: str | None = None, load_lab=None) -> Context:
+    """``lab_file``: where the lab file is on this machine (the recorded path may be another's);
+    ``load_lab``: how to read it (replaying many fixtures of one lab reads it once)."""
+    if load_lab is None:
+        from ..model.labfile import load_lab
     if "data" in d["lab"]:
         from ..model.parse import parse_lab
         lab = parse_lab(d["lab"]["data"], lab_file or d["lab"]["file"])
