@@ -13,27 +13,16 @@ from .runtime import LabState
 
 def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str, str],
                  on_event=lambda kind, data: None) -> None:
-    """Type the stages' commands on every node: one shell per node, nodes side by side. The
-    script is made of quoted argument lists (shlex.join): lab-file text is never shell.
-
-    A node's commands from its first peer with an endpoint on (those start handshakes) wait
-    for a second wave, so the hub already knows every key and answers the first handshake
-    at once (a lost one is retried only after 5 s). What comes before runs in the first wave."""
-    waves: list[dict[str, list[str]]] = [{}, {}]
-    for i in indices:
-        for cmd in stage_commands(lab, i, keys):
-            second = cmd.node in waves[1] or starts_handshakes(lab, cmd)
-            lines = waves[1 if second else 0].setdefault(cmd.node, ["set -e"])
-            marker = f"echo {shlex.quote('@stage ' + lab.stages[i].name)} >&2"
-            if marker not in lines:
-                lines.append(marker)
-            lines.append(shlex.join(cmd.argv))
-    total, done = len(set(waves[0]) | set(waves[1])), set()
-    for wave in waves:
+    """Type the stages' commands on every node: one shell per node, nodes side by side, in the
+    waves of ``plan_waves``."""
+    waves = plan_waves(lab, indices, keys)
+    last = {n: k for k, wave in enumerate(waves) for n in wave}
+    total, done = len(last), set()
+    for k, wave in enumerate(waves):
         running = [(n, nodes[n].start(["sh", "-c", "\n".join(lines) + "\n"])) for n, lines in wave.items()]
         for node, job in running:
             r = job.wait()
-            if node not in waves[1] or wave is waves[1]:
+            if last[node] == k:
                 done.add(node)
                 on_event("progress", {"done": len(done), "total": total})
             if r.returncode != 0:
@@ -42,6 +31,66 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
                 msg = [l for l in lines if not l.startswith(("@stage ", "[#] "))]     # [#]: wg-quick's echo
                 raise BuildError(f"stage {stage!r} failed on {node}: "
                                  f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
+
+
+def plan_waves(lab: Lab, indices, keys: dict[str, str]) -> list[dict[str, list[str]]]:
+    """Each wave's shell script per node. The scripts are made of quoted argument lists
+    (shlex.join): lab-file text is never shell.
+
+    A node's commands from its first peer with an endpoint on (those start handshakes) wait
+    for a second wave, so the hub already knows every key and answers the first handshake
+    at once (a lost one is retried only after 5 s). What comes before runs in the first wave.
+    Keepalives are turned on in a third wave, once every node knows its peers: in a ring of
+    keepalives (a mesh) someone's first handshake would otherwise reach a node that does not
+    know it yet. The state at the end is the same as the commands', typed in order."""
+    waves: list[dict[str, list[str]]] = [{}, {}, {}]
+
+    def add(wave: int, node: str, stage: int, argv) -> None:
+        lines = waves[wave].setdefault(node, ["set -e"])
+        marker = f"echo {shlex.quote('@stage ' + lab.stages[stage].name)} >&2"
+        if marker not in lines:
+            lines.append(marker)
+        lines.append(shlex.join(argv))
+
+    keepalives: dict[tuple[str, str, str], tuple[int, tuple[str, ...]]] = {}     # (node, iface, key)
+    for i in indices:
+        for cmd in stage_commands(lab, i, keys):
+            if cmd.node not in waves[1] and not starts_handshakes(lab, cmd):
+                add(0, cmd.node, i, cmd.argv)
+                continue
+            argv, later = keepalive_later(cmd.argv)
+            add(1, cmd.node, i, argv)
+            for k in [k for k in keepalives if k[0] == cmd.node and undoes(cmd.argv, k[1], k[2])]:
+                del keepalives[k]                   # a later command's word wins
+            if later:
+                keepalives[(cmd.node, later[2], later[4])] = (i, later)
+    for (node, _, _), (i, argv) in keepalives.items():
+        add(2, node, i, argv)
+    return waves
+
+
+def keepalive_later(argv) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """A ``wg set`` that turns a keepalive on, as the same command without it and the keepalive
+    alone (``wg set IF peer KEY persistent-keepalive N``); any other command as it is."""
+    argv = tuple(argv)
+    if argv[:2] != ("wg", "set") or "persistent-keepalive" not in argv:
+        return argv, None
+    at = argv.index("persistent-keepalive")
+    if at + 1 >= len(argv) or argv[at + 1] in ("0", "off"):
+        return argv, None
+    peer = max(i for i, a in enumerate(argv[:at]) if a == "peer")
+    return argv[:at] + argv[at + 2:], ("wg", "set", argv[2], "peer", argv[peer + 1], *argv[at:at + 2])
+
+
+def undoes(argv, iface: str, key: str) -> bool:
+    """Does this command remove the peer, set its keepalive itself, or delete its interface?"""
+    argv = tuple(argv)
+    if argv[:3] == ("wg", "set", iface):
+        removed = any(argv[i:i + 3] == ("peer", key, "remove") for i in range(len(argv)))
+        last = max((i for i, a in enumerate(argv) if a == "peer"), default=None)
+        return removed or (last is not None and argv[last + 1] == key and "persistent-keepalive" in argv[last:])
+    return (argv[:3] == ("ip", "link", "del") or argv[:3] == ("ip", "link", "delete")) and iface in argv[3:] \
+        or (argv[:2] == ("wg-quick", "down") and iface in argv[2:])
 
 
 def has_peers(lab: Lab, stage: int) -> bool:
