@@ -156,22 +156,11 @@ def test_guided_lesson_typed_hint_quit_serve_resume_and_report(lab_factory, cli,
     assert rows[:len(names) - 1] == names[1:], rows
 
 
-def _seed_without_ipv6_probes(lab: str) -> int:
-    """Seed 11; while IPv6 probes are pending (tests/ipv6_pending.py), the first seed from 11 on
-    whose faults are all seen over IPv4."""
-    from ipv6_pending import IPV6_VERDICTS, six_probe
-    from wgtrace.model.faults import load_faults, pick
-    from wgtrace.model.labfile import load_lab
-    model = load_lab(lab)
-    faults = load_faults(model.path, model.nodes)
-    return next(s for s in range(11, 1000) if IPV6_VERDICTS or not any(six_probe(f) for f in pick(faults, 2, s)))
-
-
 @pytest.mark.parametrize("lab", EXERCISE_LABS)
 def test_exercise_solved_by_the_diagnosis_then_check_passes(lab_factory, cli, tmp_path, monkeypatch, lab):
     monkeypatch.setenv("WGTRACE_STATE_DIR", str(tmp_path))
     name = lab_factory.fresh_name()
-    seed = _seed_without_ipv6_probes(lab)
+    seed = 11
     r = cli("exercise", lab, "--seed", str(seed), "--faults", "2", "--name", name, timeout=120)
     assert r.returncode == 0, r.stderr
     rec = json.loads((tmp_path / "exercise.json").read_text())

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from ipv6_pending import IPV6_VERDICTS, six_probe
 from wgtrace.diagnose.replay import lab_digest, load_context
 from wgtrace.diagnose.rules import decide
 from wgtrace.diagnose.run import Diagnosis
@@ -63,7 +62,7 @@ def _stale(rec: dict, lab_file: str) -> str:
 @pytest.mark.parametrize("lab", LABS)
 def test_every_catalogued_fault_has_a_fixture(lab: str):
     faults = load_faults(str(find_lab(lab)), load_lab(lab).nodes)
-    names = {f.name for f in faults if IPV6_VERDICTS or not six_probe(f)}     # tests/ipv6_pending.py
+    names = {f.name for f in faults}
     have = {p.stem for p in FIXTURES if p.parent.name == lab}
     assert names - have == set(), f"faults of {lab} never recorded: {sorted(names - have)}"
     assert have - names == set(), f"fixtures of {lab} for faults no longer catalogued: {sorted(have - names)}"
