@@ -23,7 +23,6 @@ import pytest
 
 from roundtrip_support import differences
 from wgtrace.model.labfile import available_labs, load_lab
-from wgtrace.model.parse import parse_lab
 from wgtrace.wgquick import import_files
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "wgquick"

@@ -10,8 +10,6 @@ review the diff.
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..addr import family, family as addr_family, host_of
+from ..addr import family as addr_family, host_of
 from ..errors import LabStateError
 from ..network import Network
 from ..texts import explain
