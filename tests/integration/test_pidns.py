@@ -242,3 +242,25 @@ def test_kill_1_in_a_node_ends_that_node_and_the_lab_says_it_is_broken(lab_facto
         assert "company" in r.stderr and "lab down" in r.stderr and "Traceback" not in r.stderr
     assert cli("lab", "down", lab.name).returncode == 0
     assert leftovers(lab.name, inodes) == []
+
+
+def test_a_dead_child_of_ours_in_a_node_does_not_hold_its_init(lab_factory, leftovers):
+    """A command this process started in a node, ended and not waited for yet, is a zombie in
+    that node's PID namespace: the node's init cannot finish its exit until it is reaped, and a
+    zombie has no namespaces to be found by. Taking the lab down in the same process reaps it,
+    so nothing of the lab is left when lab_down returns (it used to wait 15 s and leave the
+    init behind until this process ended)."""
+    from wgtrace.lab.teardown import lab_down
+    lab = lab_factory.up()
+    inodes = lab.netns_inodes()
+    job = lab.node("home").start(["true"])
+    for _ in range(200):
+        with open(f"/proc/{job.proc.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the command in home did not end")
+    assert lab_down(lab.name)
+    assert leftovers(lab.name, inodes) == []
+    assert not os.path.exists(f"/proc/{job.proc.pid}")

@@ -106,6 +106,7 @@ def lab_down(lab: str) -> bool:
     # Kill, and look again: a process may fork between the scan and the kill (inits first: then
     # nothing in their nodes can fork any more).
     for _ in range(5):
+        _reap_our_zombies()
         pids = [p for p in _pids_of(lab, st, netns) if not _zombie(p)]
         if not pids:
             break
@@ -180,6 +181,27 @@ def _remove_netns(name: str) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def _reap_our_zombies() -> None:
+    """Reap this process's children that died in a node's PID namespace and were not waited for
+    yet (a probe's helper): a zombie there, whose parent is outside, keeps the node's init in
+    its exit until it is reaped, and a zombie has no namespaces to be found by."""
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if (status.get("PPid", "").strip() == me and status.get("State", "").split()[:1] == ["Z"]
+                and len(status.get("NSpid", "").split()) > 1):
+            try:
+                os.waitpid(int(entry), os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def _zombie(pid: int) -> bool:
