@@ -20,17 +20,20 @@ def apply_stages(lab: Lab, nodes: dict[str, NetnsNode], indices, keys: dict[str,
     total, done = len(last), set()
     for k, wave in enumerate(waves):
         running = [(n, nodes[n].start(["sh", "-c", "\n".join(lines) + "\n"])) for n, lines in wave.items()]
-        for node, job in running:
+        failed = []
+        for node, job in running:                 # every one waited for, also after a failure
             r = job.wait()
             if last[node] == k:
                 done.add(node)
                 on_event("progress", {"done": len(done), "total": total})
             if r.returncode != 0:
-                lines = r.stderr.strip().splitlines()
-                stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
-                msg = [l for l in lines if not l.startswith(("@stage ", "[#] "))]     # [#]: wg-quick's echo
-                raise BuildError(f"stage {stage!r} failed on {node}: "
-                                 f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
+                failed.append((node, r))
+        for node, r in failed[:1]:
+            lines = r.stderr.strip().splitlines()
+            stage = next((l.split()[1] for l in reversed(lines) if l.startswith("@stage ")), "?")
+            msg = [l for l in lines if not l.startswith(("@stage ", "[#] "))]     # [#]: wg-quick's echo
+            raise BuildError(f"stage {stage!r} failed on {node}: "
+                             f"{msg[-1] if msg else 'exit status ' + str(r.returncode)}")
 
 
 def plan_waves(lab: Lab, indices, keys: dict[str, str]) -> list[dict[str, list[str]]]:
