@@ -116,9 +116,10 @@ def test_the_same_verdict_with_ipv6_beside_ipv4(path: Path):
     assert _strip6(v.meaning()) == _strip6(rec["verdict"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1)
 def _replayed(path: Path):
-    """One replay per fixture for the views of both languages (a view reads, never changes, it)."""
+    """One replay per fixture for the views of both languages, whose tests come one after the
+    other (a view reads the verdict, never changes it)."""
     _, _, ctx = _load(path)
     return ctx, decide(ctx)
 
