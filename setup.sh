@@ -6,6 +6,8 @@ cd "$(dirname "$0")"
 pkgs="wireguard-go wireguard-tools iptables nftables iproute2 iputils-ping tcpdump openssh-server procps util-linux tmux catatonit"
 # The browser tests of wgtrace serve: Debian's Chromium and its driver (selenium uses these, never a download).
 pkgs="$pkgs chromium chromium-driver"
+# tshark: the tests open trace --pcap files as Wireshark reads them.
+pkgs="$pkgs tshark"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

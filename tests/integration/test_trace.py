@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -152,6 +153,28 @@ def test_pcapng_opens_with_tcpdump_and_names_every_interface(seed_lab, cli, tmp_
     assert len(names) == len(set(names))        # one interface block per node:iface, none unnamed
     r = cli("trace", "home", "target", "--lab", seed_lab.name, "--pcap", str(tmp_path))
     assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+def test_pcapng_opens_in_wireshark_with_each_frame_on_its_node_and_interface(seed_lab, cli, tmp_path):
+    """What Wireshark shows (tshark, its command line): every frame under its node:iface, the
+    WireGuard datagrams dissected as WireGuard, the probe's echo request seen on the way."""
+    if not shutil.which("tshark"):
+        if os.environ.get("WGTRACE_REQUIRE_LAB"):     # CI: setup.sh installed it, or this is a failure
+            pytest.fail("tshark is not installed (setup.sh installs it)")
+        pytest.skip("tshark not installed")
+    path = tmp_path / "probe.pcapng"
+    r = cli("trace", "home", "target", "--lab", seed_lab.name, "--pcap", str(path))
+    assert r.returncode == 0, r.stderr
+    out = subprocess.run(["tshark", "-n", "-r", str(path), "-d", "udp.port==38371,wg", "-T", "fields",
+                          "-e", "frame.interface_name", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info"],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines()]
+    assert rows and all(len(r) == 3 and r[0].count(":") == 1 for r in rows), rows[:5]
+    seen = {(iface, proto) for iface, proto, _ in rows}
+    assert ("home:wg0", "ICMP") in seen and ("target:ens192", "ICMP") in seen, sorted(seen)
+    assert any(iface == "bcc:eth0" and proto == "WireGuard" for iface, proto in seen), sorted(seen)
+    assert any("Echo (ping) request" in info for _, _, info in rows)
 
 
 def _idb_names(data: bytes) -> list:
