@@ -192,3 +192,38 @@ def test_ipv6_allowed_ips_beside_ipv4_change_no_verdict(lab_factory):
         assert (v.cause, v.stop.node, v.stop.phase) == (fault.cause, fault.node, fault.direction), \
             (name, [e.to_json() for e in v.evidence])
         assert v.fix, name
+
+
+def test_a_block_on_the_relays_output_under_a_peer_declared_again(lab_factory):
+    """Two faults of an exercise one after the other: the relay's OUTPUT drops what it sends to
+    spoke2, and its peer for spoke2 is declared again (as the fix of a wrong key does), so no
+    session is left. Nothing but a handshake has to leave the relay, and WireGuard sends one at
+    most every 5 s: a diagnosis right after another sees no counter move. Both still find the
+    rule, from the ruleset, and the fix removes it."""
+    lab = lab_factory.up(lab_file="hub")
+    faults = load_faults(str(find_lab("hub")))
+    inject(find_fault(faults, "relay-output-drops-spoke2"), lab.state)
+    relay = lab.node("relay")
+    key = lab.state.keys["spoke2"]
+    [entry] = [p for w in relay.wg() for p in w.peers if p.public_key == key]
+    assert relay.run(["wg", "set", "wg0", "peer", key, "remove"]).returncode == 0
+    assert relay.run(["wg", "set", "wg0", "peer", key, "allowed-ips", ",".join(entry.allowed_ips)]).returncode == 0
+    # spoke2 starts afresh too (the fix of the wrong key does so): its handshakes reach the
+    # relay, which learns where spoke2 is; the answers are what the rule keeps in
+    spoke2 = lab.node("spoke2")
+    [back] = [p for w in spoke2.wg() for p in w.peers if p.public_key == lab.state.keys["relay"]]
+    assert spoke2.run(["wg", "set", "wg0", "peer", back.public_key, "remove"]).returncode == 0
+    assert spoke2.run(["wg", "set", "wg0", "peer", back.public_key, "allowed-ips", ",".join(back.allowed_ips),
+                       "endpoint", back.endpoint, "persistent-keepalive", "25"]).returncode == 0
+    for _ in range(100):
+        if any(p.endpoint for w in relay.wg() for p in w.peers if p.public_key == key):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("spoke2's handshake never reached the relay")
+    for _ in range(2):
+        v = run_diagnose("h1", "h2", lab.name, family=4).verdict
+        assert (v.cause, v.stop.node, v.stop.phase) == ("output-filtered", "relay", "request"), \
+            [e.to_json() for e in v.evidence]
+        assert [(f.node, f.argv) for f in v.fix] == [
+            ("relay", ("iptables", "-t", "filter", "-D", "OUTPUT", "-d", "100.64.1.2/32", "-j", "DROP"))]

@@ -18,7 +18,7 @@ from . import firewall, fixes, roaming
 from .common import At, drops as lost, filtered, peer_list, who
 from .firewall import Packet
 from .context import Context
-from .endpoint import receive, remote_state, restart_from
+from .endpoint import SESSION_LIFE, receive, remote_state, restart_from
 from .verdict import Stop, Verdict
 
 
@@ -93,6 +93,11 @@ def no_peer_covers(s: Sent) -> Verdict | None:
     return v
 
 
+def live_session(ctx: Context, peer) -> bool:
+    """Does the node hold a session with ``peer`` that data can still use?"""
+    return bool(peer.latest_handshake and ctx.now and ctx.now - peer.latest_handshake < SESSION_LIFE)
+
+
 def own_output_drops(s: Sent) -> Verdict | None:
     """The node's own firewall refused WireGuard's datagram (a kill switch without the tunnel's mark)."""
     p = s.peer
@@ -100,6 +105,10 @@ def own_output_drops(s: Sent) -> Verdict | None:
     out = Packet(fam or s.ctx.family, iif="", proto="udp", dport=addr.port_of(p.endpoint) if p.endpoint else None,
                  dst=addr.host_of(p.endpoint) if p.endpoint else None, src=None)
     drops = lost(s.ctx, s.node, "output", out if fam else None)
+    if not drops and fam and not live_session(s.ctx, p):
+        # no session, so nothing had to leave during the probe but a handshake, and WireGuard
+        # sends one at most every 5 s: what the rules would do with it is the evidence
+        drops = s.ctx.f(s.node).fw.ruled("output", out)
     if not drops:
         return None
     c, n = drops[0]

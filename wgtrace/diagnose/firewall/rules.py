@@ -136,6 +136,17 @@ class Firewall:
                 return [] if got[1].counted else [(got[1], 0)]
         return []
 
+    def ruled(self, hook: str, pkt: Packet) -> list[tuple[FwRule, int]]:
+        """The rule on the way to ``hook`` that drops ``pkt``, counted or not, from the rules alone:
+        for a packet that may not have been sent during the probe (WireGuard sends a handshake at
+        most once in 5 s). [(rule, 0)], or []. A policy is never the answer: the ACCEPT rules
+        before it may ask what is not known of the packet (a kill switch's mark)."""
+        for h in WAY.get(hook, (hook,)):
+            got = self.decide(h, _at(h, pkt))
+            if got and got[0] == "drop" and got[1] is not None and not got[1].is_policy:
+                return [(got[1], 0)]
+        return []
+
     def reverse_path_drops(self, family: int) -> list[tuple[FwRule, int]]:
         """Drops by a reverse-path rule (before routing: prerouting) that moved during the probe."""
         return [(r, n) for r, n in self.hits if r.drops and r.match("rpfilter") and r.for_family(family)]
