@@ -88,27 +88,35 @@ class SharedLabs:
 
     def __init__(self, factory) -> None:
         self.factory = factory
-        self.labs: dict[str, tuple] = {}      # lab file -> (context manager, RunningLab, fingerprint)
+        self.labs: dict[str, tuple] = {}      # lab file -> (context manager, RunningLab, fingerprint, used)
         self.built = self.reused = 0
         self.rebuilt_because: list[str] = []
 
-    def get(self, lab_file: str):
+    def get(self, lab_file: str, fault=None):
+        """The shared lab of ``lab_file``; a fresh one for a fault that depends on WireGuard
+        sessions (a peer that must stay silent: traffic of an earlier test still under way, a TCP
+        connection closing, would speak for it and heal it)."""
         for other in [k for k in self.labs if k != lab_file]:
             self.drop(other)                  # one lab at a time: the machine is shared
+        if lab_file in self.labs and fault is not None and session_sensitive(fault) and self.labs[lab_file][3]:
+            self.rebuilt_because.append(f"{fault.name}: a fresh lab for a fault of WireGuard sessions")
+            self.drop(lab_file)
         if lab_file not in self.labs:
             cm = self.factory.running(lab_file=lab_file)
             lab = cm.__enter__()
-            self.labs[lab_file] = (cm, lab, fingerprint(lab))
+            self.labs[lab_file] = (cm, lab, fingerprint(lab), False)
             self.built += 1
         else:
             self.reused += 1
-        return self.labs[lab_file][1]
+        cm, lab, fresh, _ = self.labs[lab_file]
+        self.labs[lab_file] = (cm, lab, fresh, True)      # used from now on
+        return lab
 
     def done(self, lab_file: str, fault, passed: bool) -> None:
         """After a test on the shared lab: keep it for the next one only if it is as it was built."""
         if lab_file not in self.labs:
             return
-        _, lab, fresh = self.labs[lab_file]
+        _, lab, fresh, _ = self.labs[lab_file]
         why = []
         if not passed:
             why = ["the test failed"]
@@ -121,7 +129,7 @@ class SharedLabs:
             self.drop(lab_file)
 
     def drop(self, lab_file: str) -> None:
-        cm, _, _ = self.labs.pop(lab_file)
+        cm, _, _, _ = self.labs.pop(lab_file)
         cm.__exit__(None, None, None)
 
     def close(self) -> None:
