@@ -61,21 +61,39 @@ def _reached(labtools, name: str, point: str) -> bool:
     return bool(inodes) and bool(wireguard_go(labtools, name, inodes))
 
 
-def wait_mid_build(labtools, p: subprocess.Popen, name: str, point: str, timeout: float = 30) -> set[int]:
+def wait_mid_build(labtools, p: subprocess.Popen, name: str, point: str, timeout: float = 30) -> set[int] | None:
     """Wait until the build of ``name`` reaches ``point`` (about 0.25-0.7 s after start, as
-    the interpreter starts first), then return the lab's namespace inodes at that moment."""
+    the interpreter starts first), stop it there (SIGSTOP: it goes no further while the test
+    looks), and return the lab's namespace inodes at that moment; None if the build had already
+    finished by then (a fast machine: try again)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if p.poll() is not None:
             pytest.fail(f"lab up ended (exit {p.returncode}) before reaching {point}: {p.stderr.read()}")
         if _reached(labtools, name, point):
+            p.send_signal(signal.SIGSTOP)
             st = load_state(name)
             if st is not None and st.complete:
-                pytest.fail(f"lab up finished before it could be stopped at {point}")
+                return None
             return labtools.netns_inodes(name)
         time.sleep(0.002)
     p.kill()
     pytest.fail(f"lab up did not reach {point} in {timeout} s")
+
+
+def stopped_mid_build(labtools, name: str, point: str, tries: int = 5) -> tuple[subprocess.Popen, set[int]]:
+    """A ``lab up`` stopped at ``point``, with the lab's namespace inodes; a build that won the
+    race is taken down and started again."""
+    from wgtrace.lab.teardown import lab_down
+    for _ in range(tries):
+        p = start_up(name)
+        inodes = wait_mid_build(labtools, p, name, point)
+        if inodes is not None:
+            return p, inodes
+        p.kill()
+        p.communicate(timeout=30)
+        lab_down(name)
+    pytest.fail(f"lab up finished before it could be stopped at {point}, {tries} times")
 
 
 def wireguard_go(labtools, name: str, inodes: set[int]) -> list[int]:
@@ -88,8 +106,7 @@ POINTS = ["namespaces", "stages"]
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_mid_build_then_down(lab_factory, labtools, cli, leftovers, point):
     name = lab_factory.fresh_name()
-    p = start_up(name)
-    inodes = wait_mid_build(labtools, p, name, point)
+    p, inodes = stopped_mid_build(labtools, name, point)
     assert inodes
     daemons = wireguard_go(labtools, name, inodes)
     if point == "stages" and load_state(name).wg_impl == "wireguard-go":
@@ -117,9 +134,9 @@ def test_sigkill_mid_build_then_down(lab_factory, labtools, cli, leftovers, poin
 @pytest.mark.parametrize("point", POINTS)
 def test_sigint_mid_build_cleans_up_by_itself(lab_factory, labtools, leftovers, point):
     name = lab_factory.fresh_name()
-    p = start_up(name)
-    inodes = wait_mid_build(labtools, p, name, point)
+    p, inodes = stopped_mid_build(labtools, name, point)
     p.send_signal(signal.SIGINT)
+    p.send_signal(signal.SIGCONT)
     _, err = p.communicate(timeout=30)
     assert p.returncode == ExitStatus.INTERRUPTED, err
     assert "Traceback" not in err
