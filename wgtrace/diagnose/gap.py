@@ -18,7 +18,7 @@ from functools import cached_property
 
 from .. import addr
 from . import fixes, nat, roaming
-from .common import inconsistent
+from .common import At, inconsistent
 from .context import Context
 from .forward import far_end_down
 from .verdict import Stop, Verdict
@@ -30,15 +30,8 @@ UNROUTED = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "f
 
 
 @dataclass
-class Left:
+class Left(At):
     """A packet seen leaving ``h.node`` by ``h.iface``, and nowhere after."""
-    ctx: Context
-    h: object
-    phase: str
-
-    @property
-    def node(self) -> str:
-        return self.h.node
 
     def watched(self, node: str | None) -> bool:
         return bool(node) and node in self.ctx.facts and self.ctx.f(node).readable
